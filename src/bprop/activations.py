@@ -1,0 +1,184 @@
+"""Activation functions: each maps pre-activations ``z`` to outputs and back-propagates.
+
+Every activation here can express its derivative through its *output* alone, so a layer only has
+to keep its output for the backward pass and may compute the activation in place over ``z``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "Activation",
+    "Identity",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "Softmax",
+    "get_activation",
+    "ACTIVATIONS",
+]
+
+
+class Activation:
+    """Base class. ``forward`` may write into ``out`` (which may be ``z`` itself)."""
+
+    name: str = ""
+    elementwise: bool = True
+
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def derivative(self, out: np.ndarray) -> np.ndarray:
+        """Elementwise d(out)/dz expressed through the output."""
+        raise NotImplementedError
+
+    def backward(self, out: np.ndarray, dL_dout: np.ndarray, dL_dz: np.ndarray | None = None) -> np.ndarray:
+        """Return dL/dz from the layer output and dL/d(out); may write into ``dL_dz``."""
+        return np.multiply(dL_dout, self.derivative(out), out=dL_dz)
+
+    def config(self) -> dict:
+        """JSON-able description, enough to rebuild the activation with :func:`get_activation`."""
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def forward(self, z, out=None):
+        if out is None or out is z:
+            return z
+        np.copyto(out, z)
+        return out
+
+    def derivative(self, out):
+        return np.ones_like(out)
+
+    def backward(self, out, dL_dout, dL_dz=None):
+        return dL_dout  # nothing to do; the caller's array is not modified downstream
+
+
+class Sigmoid(Activation):
+    """σ(z) = 1 / (1 + e^{-z}); computed from e^{-|z|} so no exponent ever overflows."""
+
+    name = "sigmoid"
+
+    def forward(self, z, out=None):
+        e = np.exp(-np.abs(z))
+        # For z < 0 use e^{z} / (1 + e^{z}), which keeps full relative precision near 0.
+        numerator = np.where(z >= 0, np.ones((), dtype=e.dtype), e)
+        e += 1
+        return np.divide(numerator, e, out=out)
+
+    def derivative(self, out):
+        return out * (1 - out)
+
+    def backward(self, out, dL_dout, dL_dz=None):
+        dL_dz = np.multiply(dL_dout, out, out=dL_dz)
+        dL_dz *= 1 - out
+        return dL_dz
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def forward(self, z, out=None):
+        return np.tanh(z, out=out)
+
+    def derivative(self, out):
+        return 1 - out * out
+
+    def backward(self, out, dL_dout, dL_dz=None):
+        one_minus_sq = np.multiply(out, out)
+        np.subtract(1, one_minus_sq, out=one_minus_sq)
+        return np.multiply(dL_dout, one_minus_sq, out=dL_dz)
+
+
+class ReLU(Activation):
+    name = "relu"
+
+    def forward(self, z, out=None):
+        return np.maximum(z, 0, out=out)
+
+    def derivative(self, out):
+        return (out > 0).astype(out.dtype)
+
+    def backward(self, out, dL_dout, dL_dz=None):
+        # Multiplying by a boolean mask keeps the gradient's dtype and needs no temporary float array.
+        return np.multiply(dL_dout, out > 0, out=dL_dz)
+
+
+class LeakyReLU(Activation):
+    """max(z, slope·z) for 0 ≤ slope < 1; the sign of the output equals the sign of ``z``."""
+
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01):
+        slope = float(slope)
+        if not 0.0 <= slope < 1.0:
+            raise ValueError(f"leaky_relu slope must be in [0, 1), got {slope!r}; a typical value is 0.01")
+        self.slope = slope
+
+    def forward(self, z, out=None):
+        return np.maximum(z, z * np.asarray(self.slope, dtype=z.dtype), out=out)
+
+    def derivative(self, out):
+        return np.where(out > 0, 1, self.slope).astype(out.dtype)
+
+    def backward(self, out, dL_dout, dL_dz=None):
+        factor = np.where(out > 0, np.ones((), dtype=out.dtype), np.asarray(self.slope, dtype=out.dtype))
+        return np.multiply(dL_dout, factor, out=dL_dz)
+
+    def config(self):
+        return {"name": self.name, "slope": self.slope}
+
+    def __repr__(self):
+        return f"LeakyReLU(slope={self.slope})"
+
+
+class Softmax(Activation):
+    """Row-wise softmax, shifted by the row maximum so no exponent overflows."""
+
+    name = "softmax"
+    elementwise = False
+
+    def forward(self, z, out=None):
+        out = np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
+        return out
+
+    def derivative(self, out):
+        raise ValueError("softmax has a Jacobian, not an elementwise derivative; use backward()")
+
+    def backward(self, out, dL_dout, dL_dz=None):
+        # J^T v for J = diag(s) - s s^T:  s * (v - <v, s>)
+        dot = np.einsum("ij,ij->i", dL_dout, out)[:, None]
+        dL_dz = np.subtract(dL_dout, dot, out=dL_dz)
+        dL_dz *= out
+        return dL_dz
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    cls.name: cls for cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)
+}
+ACTIVATIONS["linear"] = Identity
+
+
+def get_activation(spec: str | dict | Activation) -> Activation:
+    """Return an activation object from a name (``"relu"``), a config dict or an instance."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        params = dict(spec)
+        name = params.pop("name", None)
+    else:
+        name, params = spec, {}
+    cls = ACTIVATIONS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return cls(**params)

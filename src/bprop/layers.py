@@ -1,0 +1,215 @@
+"""Layers: each owns its parameters and their gradients, caches what backward needs, and nothing else.
+
+A layer knows nothing of losses or optimisers. Its gradient buffers are allocated once and
+overwritten by every backward pass; copy them if you need to keep them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._checks import check_dtype, check_positive_int
+from .activations import Activation, get_activation
+from .init import default_initializer, initialize
+
+Recorder = Callable[[str, np.ndarray], None]
+
+
+class Layer:
+    """Interface shared by all layers."""
+
+    param_names: tuple[str, ...] = ()
+
+    def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dL_dy: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def parameters(self) -> list[np.ndarray]:
+        return []
+
+    def gradients(self) -> list[np.ndarray | None]:
+        return []
+
+    def config(self) -> dict:
+        raise NotImplementedError
+
+    def astype(self, dtype) -> Layer:
+        """A copy computing in ``dtype``."""
+        raise NotImplementedError
+
+
+def _buffer(current: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Reuse ``current`` when it has the right shape, so steps of one batch size allocate nothing."""
+    if current is None or current.shape != shape:
+        return np.empty(shape, dtype=dtype)
+    return current
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = activation(x @ W + b)``.
+
+    Args:
+        fan_in: number of inputs.
+        fan_out: number of units.
+        activation: name, config dict or :class:`~bprop.activations.Activation`.
+        dtype: float32 (default) or float64; fixed for the layer's lifetime.
+        rng: ``numpy.random.Generator`` (or an int seed) used by the initialiser.
+        init: initialiser name, callable or explicit ``(fan_in, fan_out)`` array; default He for the
+            ReLU family and Glorot otherwise.
+        bias_init: initial bias, a scalar or a ``(fan_out,)`` array.
+        frozen: names of parameters held fixed (``"W"``, ``"b"``): their gradient is reported as
+            ``None`` and optimisers leave them alone.
+
+    Shape:
+        x ``(n_samples, fan_in)`` → y ``(n_samples, fan_out)``; ``W`` ``(fan_in, fan_out)``, ``b`` ``(fan_out,)``.
+
+    Backward takes dL/dy and fills ``dW = xᵀ · dL/dz`` and ``db = Σ_batch dL/dz`` (sums over the batch:
+    the loss already carries the batch reduction) and returns ``dL/dx = dL/dz · Wᵀ``.
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(
+        self,
+        fan_in: int,
+        fan_out: int,
+        activation: str | dict | Activation = "sigmoid",
+        *,
+        dtype=np.float32,
+        rng: np.random.Generator | int | None = None,
+        init=None,
+        bias_init=0.0,
+        frozen: tuple[str, ...] | list[str] = (),
+    ):
+        self.fan_in = check_positive_int("fan_in", fan_in)
+        self.fan_out = check_positive_int("fan_out", fan_out)
+        self.activation = get_activation(activation)
+        self.dtype = check_dtype(dtype)
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        init = default_initializer(self.activation.name) if init is None else init
+        self._W = initialize(init, (self.fan_in, self.fan_out), rng, self.dtype)
+        self._b = np.zeros(self.fan_out, dtype=self.dtype)
+        self.b = bias_init
+        self.dW = np.zeros_like(self._W)
+        self.db = np.zeros_like(self._b)
+        self.frozen: set[str] = set()
+        self.freeze(*frozen)
+        self.recorder: Recorder | None = None
+        self._x = self._out = self._z = self._dz = self._dx = None
+        self._activated = True
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def W(self) -> np.ndarray:
+        return self._W
+
+    @W.setter
+    def W(self, values) -> None:
+        self._assign(self._W, values, "W")
+
+    @property
+    def b(self) -> np.ndarray:
+        return self._b
+
+    @b.setter
+    def b(self, values) -> None:
+        self._assign(self._b, values, "b")
+
+    def _assign(self, target: np.ndarray, values, name: str) -> None:
+        # Copy into the existing array so optimiser state and outside references stay attached.
+        arr = np.asarray(values, dtype=self.dtype)
+        try:
+            arr = np.broadcast_to(arr, target.shape)
+        except ValueError:
+            raise ValueError(f"{name} must have shape {target.shape}, got {arr.shape}") from None
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} must be finite; got NaN or infinite values")
+        np.copyto(target, arr)
+
+    def freeze(self, *names: str) -> None:
+        for name in names:
+            if name not in self.param_names:
+                raise ValueError(f"cannot freeze {name!r}; a Dense layer has parameters {self.param_names}")
+            self.frozen.add(name)
+
+    def unfreeze(self, *names: str) -> None:
+        self.frozen.difference_update(names or self.param_names)
+
+    def parameters(self) -> list[np.ndarray]:
+        return [self._W, self._b]
+
+    def gradients(self) -> list[np.ndarray | None]:
+        return [None if "W" in self.frozen else self.dW, None if "b" in self.frozen else self.db]
+
+    # -- computation --------------------------------------------------------------------------
+    def _record(self, key: str, value: np.ndarray | None) -> None:
+        if self.recorder is not None and value is not None:
+            self.recorder(key, value)
+
+    def forward(self, x: np.ndarray, *, training: bool = False, activate: bool = True) -> np.ndarray:
+        """Return the layer output; with ``activate=False`` return the pre-activation ``z`` (logits).
+
+        The returned array is an internal buffer reused by the next call of the same batch size.
+        """
+        if x.ndim != 2 or x.shape[1] != self.fan_in:
+            raise ValueError(f"Dense({self.fan_in}, {self.fan_out}) got input of shape {x.shape}")
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        self._z = z = _buffer(self._z, (x.shape[0], self.fan_out), self.dtype)
+        np.matmul(x, self._W, out=z)
+        z += self._b
+        self._record("x", x)
+        self._record("z", z)
+        # The activation overwrites z in place: backward needs only the output.
+        out = self.activation.forward(z, out=z) if activate else z
+        self._record("out", out)
+        self._x, self._out, self._activated = x, out, activate
+        return out
+
+    def backward(self, dL_dy: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+        """Fill ``dW``/``db`` from dL/dy (dL/dz if forward ran with ``activate=False``); return dL/dx."""
+        if self._x is None:
+            raise ValueError("backward() called before forward()")
+        if dL_dy.shape != self._out.shape:
+            raise ValueError(f"dL/dy has shape {dL_dy.shape}, the layer output has shape {self._out.shape}")
+        self._record("dL_dout", dL_dy)
+        if self._activated:
+            self._dz = _buffer(self._dz, self._out.shape, self.dtype)
+            dL_dz = self.activation.backward(self._out, dL_dy, self._dz)
+        else:
+            dL_dz = dL_dy
+        self._record("dL_dz", dL_dz)
+        if "W" not in self.frozen:
+            np.matmul(self._x.T, dL_dz, out=self.dW)
+            self._record("dW", self.dW)
+        if "b" not in self.frozen:
+            np.sum(dL_dz, axis=0, out=self.db)
+            self._record("db", self.db)
+        if not need_input_grad:
+            return None
+        self._dx = _buffer(self._dx, self._x.shape, self.dtype)
+        np.matmul(dL_dz, self._W.T, out=self._dx)
+        self._record("dL_dx", self._dx)
+        return self._dx
+
+    def astype(self, dtype) -> Dense:
+        new = Dense(self.fan_in, self.fan_out, self.activation, dtype=dtype, init=self._W, bias_init=self._b)
+        new.freeze(*self.frozen)
+        return new
+
+    def config(self) -> dict:
+        return {
+            "type": "Dense",
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+            "activation": self.activation.config(),
+            "frozen": sorted(self.frozen),
+        }
+
+    def __repr__(self) -> str:
+        frozen = f", frozen={sorted(self.frozen)}" if self.frozen else ""
+        return f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation.name!r}{frozen})"

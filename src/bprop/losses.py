@@ -1,0 +1,148 @@
+"""Losses: value and gradient, with the batch reduction stated in each docstring.
+
+A loss sees either the network output ``out`` or, when it is *fused* with the output activation,
+the pre-activation ``z`` (logits). Fusing is what keeps cross-entropy finite and cheap: for
+sigmoid + binary cross-entropy and softmax + categorical cross-entropy the chain rule through the
+activation collapses to ``dL/dz = p − y`` (scaled by the batch reduction), so the activation's own
+derivative is never formed and ``log(p)`` of an underflowed ``p`` never appears.
+
+``sample_weight`` (optional, ``(n,)``, non-negative): the batch average becomes Σ wᵢ·lᵢ / Σ wᵢ, so
+a weight of 2 counts exactly like a duplicated row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Sigmoid, Softmax
+
+
+def _row_scale(n: int, dtype: np.dtype, sample_weight: np.ndarray | None) -> np.ndarray:
+    """Per-row factor of the batch average: 1/n, or wᵢ / Σw; shape (n, 1)."""
+    if sample_weight is None:
+        return np.full((n, 1), 1.0 / n, dtype=dtype)
+    total = sample_weight.sum()
+    if total <= 0:
+        raise ValueError("sample_weight sums to zero in this batch; give some samples a positive weight")
+    return (sample_weight / total).astype(dtype, copy=False).reshape(n, 1)
+
+
+class Loss:
+    name: str = ""
+    fused_activation: str | None = None  # name of the output activation this loss consumes logits of
+
+    def per_sample(self, a: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Loss of each row, shape (n,)."""
+        raise NotImplementedError
+
+    def gradient(self, a: np.ndarray, Y: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """dL/da for the weighted batch mean, given each row's factor ``scale`` (n, 1)."""
+        raise NotImplementedError
+
+    def value(self, a: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        rows = self.per_sample(a, Y)
+        if sample_weight is None:
+            return float(rows.mean(dtype=np.float64))
+        return float(np.dot(rows, sample_weight) / sample_weight.sum())
+
+    def value_and_gradient(
+        self, a: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        scale = _row_scale(a.shape[0], a.dtype, sample_weight)
+        return self.value(a, Y, sample_weight), self.gradient(a, Y, scale)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class HalfSSE(Loss):
+    """E = ½ Σₖ (yₖ − outₖ)², summed over outputs and averaged over the batch.
+
+    For one example this is exactly the seed article's E_total; dE/d outₖ = outₖ − yₖ.
+    """
+
+    name = "half_sse"
+
+    def per_sample(self, a, Y):
+        d = a - Y
+        return 0.5 * np.einsum("ij,ij->i", d, d)
+
+    def gradient(self, a, Y, scale):
+        grad = np.subtract(a, Y)
+        grad *= scale
+        return grad
+
+
+class MSE(Loss):
+    """Mean squared error: (1/k) Σₖ (yₖ − outₖ)², averaged over outputs and over the batch."""
+
+    name = "mse"
+
+    def per_sample(self, a, Y):
+        d = a - Y
+        return np.einsum("ij,ij->i", d, d) / a.shape[1]
+
+    def gradient(self, a, Y, scale):
+        grad = np.subtract(a, Y)
+        grad *= scale * (2.0 / a.shape[1])
+        return grad
+
+
+class BinaryCrossEntropy(Loss):
+    """−Σₖ [yₖ log σ(zₖ) + (1 − yₖ) log(1 − σ(zₖ))], summed over outputs, averaged over the batch.
+
+    Fused with a sigmoid output and computed from the logits z as max(z, 0) − z·y + log(1 + e^{−|z|}),
+    which never overflows. dL/dz = σ(z) − y.
+    """
+
+    name = "binary_cross_entropy"
+    fused_activation = "sigmoid"
+
+    def per_sample(self, z, Y):
+        elem = np.maximum(z, 0) - z * Y + np.log1p(np.exp(-np.abs(z)))
+        return elem.sum(axis=1)
+
+    def gradient(self, z, Y, scale):
+        grad = Sigmoid().forward(z)
+        grad -= Y
+        grad *= scale
+        return grad
+
+
+class CategoricalCrossEntropy(Loss):
+    """−Σₖ yₖ log softmax(z)ₖ per row, averaged over the batch.
+
+    Fused with a softmax output; log-softmax is z − logsumexp(z) with the row maximum shifted out.
+    dL/dz = softmax(z)·Σₖyₖ − y, which is softmax(z) − y for one-hot targets.
+    """
+
+    name = "categorical_cross_entropy"
+    fused_activation = "softmax"
+
+    def per_sample(self, z, Y):
+        shifted = z - z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=1))
+        return lse * Y.sum(axis=1) - np.einsum("ij,ij->i", shifted, Y)
+
+    def gradient(self, z, Y, scale):
+        grad = Softmax().forward(z)
+        grad *= Y.sum(axis=1, keepdims=True)
+        grad -= Y
+        grad *= scale
+        return grad
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (HalfSSE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy)
+}
+LOSSES.update({"bce": BinaryCrossEntropy, "cce": CategoricalCrossEntropy, "cross_entropy": CategoricalCrossEntropy})
+
+
+def get_loss(spec: str | Loss) -> Loss:
+    """Return a loss object from its name or an instance."""
+    if isinstance(spec, Loss):
+        return spec
+    cls = LOSSES.get(spec) if isinstance(spec, str) else None
+    if cls is None:
+        raise ValueError(f"unknown loss {spec!r}; choose one of {sorted(LOSSES)}")
+    return cls()
