@@ -50,13 +50,172 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Plain gradient descent: ``p ← p − η · g``.
+    """Gradient descent, optionally with (Nesterov) momentum.
+
+    With velocity ``v`` (zero at the start), momentum ``μ`` and learning rate ``η``::
+
+        v ← μ·v + g
+        p ← p − η·(g + μ·v)   if nesterov
+        p ← p − η·v           otherwise
+
+    With ``μ = 0`` this is plain ``p ← p − η·g``, the seed's update.
 
     Args:
         learning_rate: η > 0.
+        momentum: μ in [0, 1).
+        nesterov: use Nesterov's look-ahead form (needs μ > 0).
     """
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
+        super().__init__(learning_rate)
+        self.momentum = _check_fraction("momentum", momentum)
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0, e.g. momentum=0.9")
+        self.nesterov = bool(nesterov)
 
     def _update(self, i, p, g):
         scaled = self._buffer(i, "scaled", p)
-        np.multiply(g, self.learning_rate, out=scaled)
+        if self.momentum == 0:
+            np.multiply(g, self.learning_rate, out=scaled)
+            p -= scaled
+            return
+        velocity = self._buffer(i, "velocity", p)
+        velocity *= self.momentum
+        velocity += g
+        if self.nesterov:
+            np.multiply(velocity, self.momentum, out=scaled)
+            scaled += g
+            scaled *= self.learning_rate
+        else:
+            np.multiply(velocity, self.learning_rate, out=scaled)
         p -= scaled
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba). At step t, with m, v zero at the start::
+
+        m ← β₁·m + (1 − β₁)·g
+        v ← β₂·v + (1 − β₂)·g²
+        p ← p − η · (m / (1 − β₁ᵗ)) / (sqrt(v / (1 − β₂ᵗ)) + ε)
+
+    Args:
+        learning_rate: η > 0 (default 0.001).
+        beta_1, beta_2: decay rates in [0, 1).
+        epsilon: ε > 0, added to the denominator for stability.
+    """
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+        super().__init__(learning_rate)
+        self.beta_1 = _check_fraction("beta_1", beta_1)
+        self.beta_2 = _check_fraction("beta_2", beta_2)
+        self.epsilon = _check_rate("epsilon", epsilon)
+
+    def _update(self, i, p, g):
+        m = self._buffer(i, "m", p)
+        v = self._buffer(i, "v", p)
+        scratch = self._buffer(i, "scratch", p)
+        m *= self.beta_1
+        m += (1 - self.beta_1) * g
+        v *= self.beta_2
+        np.multiply(g, g, out=scratch)
+        scratch *= 1 - self.beta_2
+        v += scratch
+        t = self.iterations
+        step = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        eps_hat = self.epsilon * math.sqrt(1 - self.beta_2**t)
+        # η·m̂/(sqrt(v̂)+ε) rewritten with the corrections folded into one scalar step and ε̂ = ε·sqrt(1−β₂ᵗ).
+        np.sqrt(v, out=scratch)
+        scratch += eps_hat
+        np.divide(m, scratch, out=scratch)
+        scratch *= step
+        p -= scratch
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter)::
+
+        p ← p − η·λ·p, then the Adam update above.
+
+    The decay applies to every parameter passed to ``step`` (as in PyTorch); pass only the weights to
+    decay only them.
+
+    Args:
+        weight_decay: λ ≥ 0 (default 0.01).
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        weight_decay: float = 0.01,
+    ):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon)
+        self.weight_decay = _check_non_negative("weight_decay", weight_decay)
+
+    def _update(self, i, p, g):
+        if self.weight_decay:
+            p *= 1 - self.learning_rate * self.weight_decay
+        super()._update(i, p, g)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton)::
+
+        v ← ρ·v + (1 − ρ)·g²
+        p ← p − η · g / (sqrt(v) + ε)
+
+    Args:
+        learning_rate: η > 0 (default 0.001).
+        rho: ρ in [0, 1).
+        epsilon: ε > 0.
+    """
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = 1e-8):
+        super().__init__(learning_rate)
+        self.rho = _check_fraction("rho", rho)
+        self.epsilon = _check_rate("epsilon", epsilon)
+
+    def _update(self, i, p, g):
+        v = self._buffer(i, "v", p)
+        scratch = self._buffer(i, "scratch", p)
+        v *= self.rho
+        np.multiply(g, g, out=scratch)
+        scratch *= 1 - self.rho
+        v += scratch
+        np.sqrt(v, out=scratch)
+        scratch += self.epsilon
+        np.divide(g, scratch, out=scratch)
+        scratch *= self.learning_rate
+        p -= scratch
+
+
+def _check_fraction(name: str, value) -> float:
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+def _check_non_negative(name: str, value) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return value
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get_optimizer(spec: str | Optimizer, **kwargs) -> Optimizer:
+    """An optimiser from a name (keyword arguments go to its constructor) or an instance."""
+    if isinstance(spec, Optimizer):
+        return spec
+    cls = OPTIMIZERS.get(spec) if isinstance(spec, str) else None
+    if cls is None:
+        raise ValueError(f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS)}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for optimizer {spec!r}: {exc}") from None
