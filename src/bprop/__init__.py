@@ -1,9 +1,15 @@
 """bprop: multi-layer perceptrons trained by backpropagation — exact, fast, explainable."""
 
+from . import schedules as schedules
 from .activations import ACTIVATIONS as ACTIVATIONS
 from .activations import get_activation as get_activation
+from .callbacks import Callback as Callback
+from .callbacks import ProgressBar as ProgressBar
+from .callbacks import TrainingState as TrainingState
+from .dropout import Dropout as Dropout
 from .gradcheck import GradcheckResult as GradcheckResult
 from .gradcheck import gradcheck as gradcheck
+from .history import History as History
 from .layers import Dense as Dense
 from .layers import Layer as Layer
 from .losses import LOSSES as LOSSES
@@ -11,7 +17,14 @@ from .losses import get_loss as get_loss
 from .network import Sequential as Sequential
 from .network import mlp as mlp
 from .optimizers import SGD as SGD
+from .optimizers import Adam as Adam
+from .optimizers import AdamW as AdamW
 from .optimizers import Optimizer as Optimizer
+from .optimizers import RMSprop as RMSprop
+from .optimizers import get_optimizer as get_optimizer
 from .recording import Trace as Trace
+from .training import DivergenceWarning as DivergenceWarning
+from .training import evaluate as evaluate
+from .training import fit as fit
 
 __version__ = "0.1.0"

@@ -60,13 +60,24 @@ def network_from_spec(spec: dict) -> tuple[Sequential, np.ndarray, np.ndarray, f
         activations = [activations] * n_layers
     biases = spec.get("biases", [0.0] * n_layers)
     frozen = spec.get("frozen", [[]] * n_layers)
-    for key, value in (("activations", activations), ("weights", spec["weights"]), ("biases", biases),
-                       ("frozen", frozen)):
+    for key, value in (
+        ("activations", activations),
+        ("weights", spec["weights"]),
+        ("biases", biases),
+        ("frozen", frozen),
+    ):
         if len(value) != n_layers:
             raise ValueError(f"spec {key!r} needs one entry per layer ({n_layers}), got {len(value)}")
     layers = [
-        Dense(sizes[k], sizes[k + 1], activations[k], dtype=np.float64, init=np.asarray(spec["weights"][k], float),
-              bias_init=biases[k], frozen=tuple(frozen[k]))
+        Dense(
+            sizes[k],
+            sizes[k + 1],
+            activations[k],
+            dtype=np.float64,
+            init=np.asarray(spec["weights"][k], float),
+            bias_init=biases[k],
+            frozen=tuple(frozen[k]),
+        )
         for k in range(n_layers)
     ]
     net = Sequential(layers)
@@ -163,10 +174,14 @@ def explain_step(
     report["forward"] = forward
     out_last = _output(net, trace, len(net.layers) - 1, fused)
     logits = trace[len(net.layers) - 1, "z"]
-    per_output = {
-        f"E_{name}": loss_fn.value((logits if fused else out_last)[:, [j]], Y[:, [j]])
-        for j, name in enumerate(units[-1])
-    } if loss_fn.name in ("half_sse", "binary_cross_entropy") else {}
+    per_output = (
+        {
+            f"E_{name}": loss_fn.value((logits if fused else out_last)[:, [j]], Y[:, [j]])
+            for j, name in enumerate(units[-1])
+        }
+        if loss_fn.name in ("half_sse", "binary_cross_entropy")
+        else {}
+    )
     report["error"] = {**per_output, "E_total": E_total}
     first_weights = np.cumsum([0] + [layer.W.size for layer in net.layers]) + 1
     for k in sorted({len(net.layers) - 1, 0}, reverse=True):
@@ -181,8 +196,11 @@ def explain_step(
             _, grads = net.loss_and_gradients(X, Y, loss_fn)
             optimizer.step(net.parameters(), grads)
         outputs = net.forward(X)[0]
-        report["after_steps"] = {"steps": steps, "E_total": net.loss(X, Y, loss_fn),
-                                 **{f"out_{name}": float(v) for name, v in zip(units[-1], outputs)}}
+        report["after_steps"] = {
+            "steps": steps,
+            "E_total": net.loss(X, Y, loss_fn),
+            **{f"out_{name}": float(v) for name, v in zip(units[-1], outputs)},
+        }
     return report
 
 
@@ -248,8 +266,11 @@ def format_text(report: dict[str, Any]) -> str:
     lines += [f"  ∂E/∂{name:<6} = {_fmt(v)}" for name, v in report["gradients"].items()]
     lines += ["", f"Updated weights (learning rate η = {report['learning_rate']:g}: w⁺ = w − η·∂E/∂w)"]
     lines += [f"  {name + '⁺':<8} = {_fmt(v)}" for name, v in report["updated"].items()]
-    lines += ["", f"Error after one step: E_total = {_fmt(report['error_after_one_step'])}"
-              f" (was {_fmt(report['error']['E_total'])})"]
+    lines += [
+        "",
+        f"Error after one step: E_total = {_fmt(report['error_after_one_step'])}"
+        f" (was {_fmt(report['error']['E_total'])})",
+    ]
     if "after_steps" in report:
         after = report["after_steps"]
         outs = ", ".join(f"{k} = {_fmt(v)}" for k, v in after.items() if k.startswith("out_"))

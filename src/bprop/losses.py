@@ -132,9 +132,7 @@ class CategoricalCrossEntropy(Loss):
         return grad
 
 
-LOSSES: dict[str, type[Loss]] = {
-    cls.name: cls for cls in (HalfSSE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy)
-}
+LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (HalfSSE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy)}
 LOSSES.update({"bce": BinaryCrossEntropy, "cce": CategoricalCrossEntropy, "cross_entropy": CategoricalCrossEntropy})
 
 

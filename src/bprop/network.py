@@ -10,6 +10,7 @@ import copy
 import numpy as np
 
 from ._checks import check_dtype, check_matrix, check_targets
+from .dropout import Dropout
 from .layers import Dense, Layer
 from .losses import Loss, get_loss
 
@@ -145,10 +146,17 @@ class Sequential:
         return self.loss_and_gradients_unchecked(X, Y, loss, _check_weight(sample_weight, X.shape[0]))
 
     def loss_and_gradients_unchecked(
-        self, X: np.ndarray, Y: np.ndarray, loss: Loss, sample_weight: np.ndarray | None = None
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        loss: Loss,
+        sample_weight: np.ndarray | None = None,
+        *,
+        training: bool = True,
     ) -> tuple[float, list[np.ndarray | None]]:
+        """As :meth:`loss_and_gradients` on validated arrays; ``training`` switches dropout on."""
         logits = self._loss_mode(loss)
-        out = self.forward_unchecked(X, training=True, logits=logits)
+        out = self.forward_unchecked(X, training=training, logits=logits)
         value, dL_dout = loss.value_and_gradient(out, Y, sample_weight)
         self.backward(dL_dout)
         return value, self.gradients()
@@ -194,6 +202,7 @@ def mlp(
     seed: int | np.random.Generator | None = None,
     dtype=np.float32,
     init=None,
+    dropout: float = 0.0,
 ) -> Sequential:
     """Build a multi-layer perceptron from layer sizes.
 
@@ -206,6 +215,7 @@ def mlp(
         seed: int seed or ``numpy.random.Generator`` for the initial weights.
         dtype: float32 (default) or float64.
         init: initialiser name for every layer; default per activation (He for ReLU, else Glorot).
+        dropout: if > 0, a :class:`~bprop.dropout.Dropout` of this rate after every hidden layer.
 
     Example:
         >>> net = mlp([2, 2, 2], activation="sigmoid", seed=0, dtype="float64")
@@ -221,4 +231,6 @@ def mlp(
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         act = output_activation if i == len(sizes) - 2 else activation
         layers.append(Dense(fan_in, fan_out, act, dtype=dtype, rng=rng, init=init))
+        if dropout and i < len(sizes) - 2:
+            layers.append(Dropout(dropout, rng=rng.spawn(1)[0], dtype=dtype))
     return Sequential(layers)
