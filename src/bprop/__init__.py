@@ -28,3 +28,14 @@ from .training import evaluate as evaluate
 from .training import fit as fit
 
 __version__ = "0.1.0"
+
+# Model files need safetensors (the ``cli`` extra): import it on first use so ``import bprop`` needs numpy only.
+_LAZY = {"save": "io", "load": "io", "Model": "io"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
