@@ -22,8 +22,15 @@ def test_same_seed_same_weights_different_seed_different_weights():
     assert not np.array_equal(a.parameters()[0], c.parameters()[0])
 
 
-@pytest.mark.parametrize("loss,output", [("half_sse", "sigmoid"), ("categorical_cross_entropy", "softmax"),
-                                         ("binary_cross_entropy", "sigmoid"), ("mse", "identity")])
+@pytest.mark.parametrize(
+    "loss,output",
+    [
+        ("half_sse", "sigmoid"),
+        ("categorical_cross_entropy", "softmax"),
+        ("binary_cross_entropy", "sigmoid"),
+        ("mse", "identity"),
+    ],
+)
 def test_float32_stays_float32(loss, output, rng):
     net = bprop.mlp([3, 5, 2], activation="tanh", output_activation=output, seed=0, dtype=np.float32)
     X = rng.normal(size=(6, 3)).astype(np.float32)

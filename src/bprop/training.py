@@ -154,7 +154,8 @@ def fit(
 
     for cb in callbacks:
         cb.on_train_begin(state)
-    with stop_on_signals(state.stop):
+    # Overflow is detected and reported by the divergence check below, not as NumPy warnings.
+    with stop_on_signals(state.stop), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             for epoch in range(1, epochs + 1):
                 state.epoch, state.logs = epoch, {}

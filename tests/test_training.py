@@ -1,0 +1,480 @@
+"""The training loop: batches, stopping criteria, restore-best, divergence, callbacks, reproducibility."""
+
+import io
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import bprop
+from bprop.losses import HalfSSE
+
+
+def regression_data(rng, n=60):
+    X = rng.normal(size=(n, 3))
+    Y = np.tanh(X @ np.array([[0.5], [-1.0], [0.25]])) + 0.05 * rng.normal(size=(n, 1))
+    return X, Y
+
+
+def small_net(seed=0, dtype=np.float64, **kw):
+    return bprop.mlp([3, 8, 1], activation="tanh", output_activation="identity", seed=seed, dtype=dtype, **kw)
+
+
+class WeightRecorder(bprop.Callback):
+    """Keeps a copy of the weights at the end of every epoch."""
+
+    def __init__(self):
+        self.snapshots = []
+
+    def on_epoch_end(self, state):
+        self.snapshots.append([p.copy() for p in state.net.parameters()])
+
+
+class RecordingLoss(HalfSSE):
+    """half_sse that remembers which rows (ids in the target column) each gradient call saw."""
+
+    def __init__(self):
+        self.seen = []
+
+    def gradient(self, a, Y, scale):
+        self.seen.append(Y[:, 0].copy())
+        return super().gradient(a, Y, scale)
+
+
+# -- mini-batches --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 25, 60, 500])
+def test_every_row_once_per_epoch_including_the_partial_batch(batch_size, rng):
+    n = 25
+    X = rng.normal(size=(n, 3))
+    Y = np.arange(n, dtype=float).reshape(-1, 1)  # the target is the row id
+    loss = RecordingLoss()
+    optimizer = bprop.SGD(1e-6)
+    bprop.fit(small_net(), X, Y, loss=loss, optimizer=optimizer, epochs=2, batch_size=batch_size, seed=0, verbose=0)
+    per_epoch = -(-n // min(batch_size, n))
+    assert optimizer.iterations == 2 * per_epoch
+    for epoch in range(2):
+        ids = np.concatenate(loss.seen[epoch * per_epoch : (epoch + 1) * per_epoch])
+        assert sorted(ids.tolist()) == list(range(n))
+    if batch_size < n:  # reshuffled between epochs
+        first = np.concatenate(loss.seen[:per_epoch])
+        second = np.concatenate(loss.seen[per_epoch:])
+        assert not np.array_equal(first, second)
+
+
+def test_shuffle_false_keeps_the_order(rng):
+    X = rng.normal(size=(10, 3))
+    Y = np.arange(10, dtype=float).reshape(-1, 1)
+    loss = RecordingLoss()
+    bprop.fit(small_net(), X, Y, loss=loss, optimizer=bprop.SGD(1e-6), epochs=1, batch_size=4, shuffle=False, verbose=0)
+    assert np.concatenate(loss.seen).tolist() == list(range(10))
+
+
+def test_full_batch_epoch_equals_one_manual_step(rng):
+    X, Y = regression_data(rng)
+    a, b = small_net(), small_net()
+    bprop.fit(a, X, Y, optimizer=bprop.SGD(0.1), epochs=1, batch_size=len(X), shuffle=False, verbose=0)
+    _, grads = b.loss_and_gradients(X, Y)
+    bprop.SGD(0.1).step(b.parameters(), grads)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p, q)
+
+
+# -- reproducibility -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_same_seed_bit_identical_weights_and_history(dtype, rng):
+    X, Y = regression_data(rng, 80)
+
+    def run(seed):
+        net = small_net(seed=1, dtype=dtype, dropout=0.2)
+        history = bprop.fit(
+            net,
+            X,
+            Y,
+            optimizer="adam",
+            learning_rate=0.01,
+            epochs=5,
+            batch_size=8,
+            validation_split=0.25,
+            seed=seed,
+            verbose=0,
+        )
+        return net, history
+
+    (n1, h1), (n2, h2), (n3, _) = run(7), run(7), run(8)
+    assert all(p.dtype == dtype for p in n1.parameters())
+    assert [p.tobytes() for p in n1.parameters()] == [p.tobytes() for p in n2.parameters()]
+    d1, d2 = h1.to_dict(), h2.to_dict()
+    d1.pop("time"), d2.pop("time")
+    assert d1 == d2
+    assert [p.tobytes() for p in n1.parameters()] != [p.tobytes() for p in n3.parameters()]
+
+
+# -- stopping criteria ---------------------------------------------------------------------------
+
+
+def test_max_epochs(rng):
+    X, Y = regression_data(rng)
+    history = bprop.fit(small_net(), X, Y, optimizer=bprop.SGD(0.05), epochs=3, verbose=0)
+    assert history.epochs == 3 and history.stop_reason == "max_epochs"
+    assert len(history.lr) == len(history.time) == 3 and history.time == sorted(history.time)
+
+
+def test_target_loss(rng):
+    X, Y = regression_data(rng)
+    history = bprop.fit(
+        small_net(), X, Y, optimizer="adam", learning_rate=0.01, epochs=500, target_loss=0.02, verbose=0
+    )
+    assert history.stop_reason == "target_loss"
+    assert history.loss[-1] <= 0.02 < min(history.loss[:-1])
+
+
+def test_no_improvement_counts_patience_on_validation_loss(rng):
+    X, Y = regression_data(rng)
+    history = bprop.fit(
+        small_net(),
+        X,
+        Y,
+        optimizer=bprop.SGD(1e-9),
+        epochs=100,
+        patience=3,
+        min_delta=1.0,
+        validation_split=0.2,
+        seed=0,
+        verbose=0,
+    )
+    assert history.monitor == "val_loss"
+    assert history.stop_reason == "no_improvement"
+    assert history.epochs == 4 and history.best_epoch == 1
+
+
+def test_no_improvement_on_training_loss_without_validation(rng):
+    X, Y = regression_data(rng)
+    history = bprop.fit(small_net(), X, Y, optimizer=bprop.SGD(1e-9), epochs=100, patience=2, min_delta=1.0, verbose=0)
+    assert history.monitor == "loss" and history.stop_reason == "no_improvement" and history.epochs == 3
+
+
+def test_time_budget(rng):
+    X, Y = regression_data(rng, 2000)
+    start = time.perf_counter()
+    history = bprop.fit(
+        small_net(), X, Y, optimizer=bprop.SGD(0.01), epochs=100_000, batch_size=1, max_time=0.2, verbose=0
+    )
+    assert history.stop_reason == "time_budget"
+    assert time.perf_counter() - start < 5
+
+
+def test_callback_can_stop_training(rng):
+    class StopAtThree(bprop.Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 3:
+                state.stop("enough")
+
+    X, Y = regression_data(rng)
+    history = bprop.fit(small_net(), X, Y, epochs=50, callbacks=[StopAtThree()], verbose=0)
+    assert history.epochs == 3 and history.stop_reason == "enough"
+
+
+def test_xor_with_the_seeds_per_example_sgd():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    Y = np.array([[0], [1], [1], [0]], dtype=float)
+    net = bprop.mlp([2, 3, 1], activation="sigmoid", seed=0, dtype=np.float64)
+    history = bprop.fit(
+        net,
+        X,
+        Y,
+        loss="half_sse",
+        optimizer=bprop.SGD(2.0),
+        batch_size=1,
+        epochs=20_000,
+        metric="accuracy",
+        stop_when_all_correct=True,
+        seed=0,
+        verbose=0,
+    )
+    assert history.stop_reason == "all_correct"
+    assert history.epochs < 20_000
+    assert ((net.forward(X) >= 0.5) == (Y == 1)).all()
+
+
+# -- restore best weights ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ending,options",
+    [
+        ("max_epochs", {"epochs": 12}),
+        ("no_improvement", {"epochs": 200, "patience": 3}),
+        ("target_loss", {"epochs": 200, "target_loss": 0.5}),
+        ("time_budget", {"epochs": 10_000, "max_time": 0.3}),
+    ],
+)
+def test_restore_best_weights_in_every_ending(ending, options, rng):
+    X, Y = regression_data(rng, 100)
+    recorder = WeightRecorder()
+    # A noisy, too-large learning rate makes the validation loss go up and down.
+    history = bprop.fit(
+        small_net(),
+        X,
+        Y,
+        optimizer=bprop.SGD(0.3, momentum=0.9),
+        validation_split=0.3,
+        restore_best_weights=True,
+        callbacks=[recorder],
+        seed=0,
+        verbose=0,
+        **options,
+    )
+    assert history.stop_reason == ending
+    assert history.restored_best
+    assert history.best_epoch == int(np.argmin(history.val_loss)) + 1
+    best = recorder.snapshots[history.best_epoch - 1]
+    final = recorder.snapshots[-1]
+    assert any(not np.array_equal(a, b) for a, b in zip(best, final)) or history.best_epoch == history.epochs
+
+
+def test_restored_weights_are_exactly_the_best_epochs(rng):
+    X, Y = regression_data(rng, 100)
+    recorder = WeightRecorder()
+    net = small_net()
+    history = bprop.fit(
+        net,
+        X,
+        Y,
+        optimizer=bprop.SGD(0.3, momentum=0.9),
+        epochs=15,
+        validation_split=0.3,
+        restore_best_weights=True,
+        callbacks=[recorder],
+        seed=0,
+        verbose=0,
+    )
+    best = recorder.snapshots[history.best_epoch - 1]
+    assert history.best_epoch < history.epochs  # the test only means something if the best is not the last
+    for p, b in zip(net.parameters(), best):
+        np.testing.assert_array_equal(p, b)
+    X_val_loss = history.val_loss[history.best_epoch - 1]
+    assert X_val_loss == min(history.val_loss)
+
+
+def test_restore_best_after_divergence(rng):
+    X, Y = regression_data(rng, 100)
+    recorder = WeightRecorder()
+
+    class Explode(bprop.Callback):
+        def on_epoch_begin(self, state):
+            if state.epoch == 6:
+                state.optimizer.learning_rate = 1e6
+
+    # ReLU is unbounded, so a huge step overflows float32 (tanh would only saturate).
+    net = bprop.mlp([3, 16, 1], activation="relu", output_activation="identity", seed=0)
+    with pytest.warns(bprop.DivergenceWarning):
+        history = bprop.fit(
+            net,
+            X,
+            Y,
+            optimizer=bprop.SGD(0.05),
+            epochs=50,
+            restore_best_weights=True,
+            callbacks=[recorder, Explode()],
+            seed=0,
+            verbose=0,
+        )
+    assert history.stop_reason == "diverged" and history.restored_best
+    for p, b in zip(net.parameters(), recorder.snapshots[history.best_epoch - 1]):
+        np.testing.assert_array_equal(p, b)
+
+
+# -- divergence ----------------------------------------------------------------------------------
+
+
+def test_divergence_stops_with_a_warning_and_keeps_the_last_finite_weights(rng):
+    X, Y = regression_data(rng, 50)
+    net = bprop.mlp([3, 16, 1], activation="relu", output_activation="identity", seed=0, dtype=np.float32)
+    recorder = WeightRecorder()
+    with pytest.warns(bprop.DivergenceWarning, match=r"diverged in epoch \d+.*[Ll]ower the learning rate"):
+        history = bprop.fit(
+            net, X * 1e3, Y * 1e3, optimizer=bprop.SGD(10.0), epochs=100, callbacks=[recorder], verbose=0
+        )
+    assert history.stop_reason == "diverged"
+    assert all(np.isfinite(p).all() for p in net.parameters())
+    assert all(np.isfinite(loss) for loss in history.loss)
+    if recorder.snapshots:
+        for p, b in zip(net.parameters(), recorder.snapshots[-1]):
+            np.testing.assert_array_equal(p, b)
+
+
+# -- validation, metrics, callbacks, progress -----------------------------------------------------
+
+
+def test_stratified_validation_split_and_accuracy(rng):
+    y = np.array([0] * 80 + [1] * 20)
+    X = rng.normal(size=(100, 3)) + y[:, None]
+    seen = {}
+
+    class Peek(bprop.Callback):
+        def on_train_begin(self, state):
+            seen["started"] = True
+
+    net = bprop.mlp([3, 6, 2], activation="relu", output_activation="softmax", seed=0)
+    history = bprop.fit(
+        net,
+        X,
+        np.eye(2)[y],
+        loss="categorical_cross_entropy",
+        optimizer="adam",
+        epochs=3,
+        validation_split=0.2,
+        seed=0,
+        callbacks=[Peek()],
+        verbose=0,
+    )
+    assert history.metric_name == "accuracy"
+    assert len(history.val_metric) == len(history.metric) == 3
+    assert all(0 <= m <= 1 for m in history.val_metric + history.metric)
+    assert seen["started"]
+
+
+def test_holdout_is_stratified():
+    from bprop.splits import holdout_indices
+
+    labels = np.array([0] * 90 + [1] * 10)
+    kept, held = holdout_indices(100, 0.2, np.random.default_rng(0), labels)
+    assert len(held) == 20 and (labels[held] == 1).sum() == 2
+    assert sorted(np.concatenate([kept, held]).tolist()) == list(range(100))
+
+
+def test_explicit_validation_data(rng):
+    X, Y = regression_data(rng)
+    Xv, Yv = regression_data(rng, 20)
+    net = small_net()
+    history = bprop.fit(net, X, Y, epochs=2, validation_data=(Xv, Yv), verbose=0)
+    assert history.val_loss[-1] == pytest.approx(net.loss(Xv, Yv))
+
+
+def test_callback_hooks_run_in_order(rng):
+    events = []
+
+    class Log(bprop.Callback):
+        def on_train_begin(self, state):
+            events.append("begin")
+
+        def on_epoch_begin(self, state):
+            events.append(f"e{state.epoch}")
+
+        def on_batch_end(self, state):
+            events.append("b")
+
+        def on_epoch_end(self, state):
+            events.append(f"end{state.epoch}:{state.logs['loss']:.0e}"[:5])
+
+        def on_train_end(self, state):
+            events.append("done")
+
+    X, Y = regression_data(rng, 10)
+    bprop.fit(small_net(), X, Y, epochs=2, batch_size=5, callbacks=[Log()], verbose=0)
+    assert [e[:4] for e in events] == ["begi", "e1", "b", "b", "end1", "e2", "b", "b", "end2", "done"]
+
+
+def test_progress_bar_shows_epochs_and_loss(rng, capsys):
+    X, Y = regression_data(rng, 10)
+    buffer = io.StringIO()
+    bprop.fit(small_net(), X, Y, epochs=3, callbacks=[bprop.ProgressBar(file=buffer)], verbose=0)
+    text = buffer.getvalue()
+    assert "3/3" in text and "loss=" in text
+    bprop.fit(small_net(), X, Y, epochs=3, verbose=0)
+    assert capsys.readouterr().err == ""
+
+
+def test_l2_adds_to_weight_gradients_only(rng):
+    X, Y = regression_data(rng)
+    a, b = small_net(), small_net()
+    bprop.fit(a, X, Y, optimizer=bprop.SGD(0.1), epochs=1, batch_size=len(X), l2=0.5, verbose=0)
+    _, grads = b.loss_and_gradients(X, Y)
+    for name, p, g in zip(b.parameter_names(), b.parameters(), grads):
+        p -= 0.1 * (g + (0.5 * p if name.startswith("W") else 0))
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-12)
+
+
+def test_gradient_clipping_bounds_the_global_norm(rng):
+    X, Y = regression_data(rng)
+    norms = []
+
+    class NormProbe(bprop.SGD):
+        def step(self, params, grads):
+            norms.append(np.sqrt(sum(float((g * g).sum()) for g in grads)))
+            super().step(params, grads)
+
+    bprop.fit(small_net(), X * 50, Y * 50, optimizer=NormProbe(1e-4), epochs=2, clip_norm=0.5, verbose=0)
+    assert max(norms) <= 0.5 + 1e-9 and len(norms) == 4
+
+
+def test_sigint_stops_after_the_current_batch(rng):
+    class Interrupt(bprop.Callback):
+        def on_batch_end(self, state):
+            if state.epoch == 2 and state.batch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    X, Y = regression_data(rng)
+    history = bprop.fit(small_net(), X, Y, epochs=10, batch_size=10, callbacks=[Interrupt()], verbose=0)
+    assert history.stop_reason == "interrupted" and history.epochs == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"validation_split": 1.5}, r"fraction must be in \(0, 1\)"),
+        ({"l2": -1.0}, "l2 must be a finite number >= 0"),
+        ({"patience": 0}, "patience must be an integer >= 1"),
+        ({"metric": "f1"}, "metric must be 'accuracy'"),
+        ({"optimizer": "adagrad"}, "unknown optimizer"),
+        ({"optimizer": bprop.SGD(0.1), "learning_rate": 0.1}, "pass one or the other"),
+        ({"loss": "binary_cross_entropy"}, "needs a 'sigmoid' output layer"),
+        ({"sample_weight": -np.ones(60)}, "sample_weight must be finite and non-negative"),
+    ],
+)
+def test_bad_arguments(options, message, rng):
+    X, Y = regression_data(rng)
+    with pytest.raises(ValueError, match=message):
+        bprop.fit(small_net(), X, Y, verbose=0, **options)
+
+
+def test_digits_64_128_10_relu_adam(rng):
+    """Acceptance: ≥ 0.97 test accuracy on scikit-learn's digits within 60 epochs."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    digits = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(
+        digits.data, digits.target, test_size=0.2, stratify=digits.target, random_state=0
+    )
+    scaler = StandardScaler().fit(X_train)
+    net = bprop.mlp([64, 128, 10], activation="relu", output_activation="softmax", seed=0)
+    start = time.perf_counter()
+    history = bprop.fit(
+        net,
+        scaler.transform(X_train),
+        np.eye(10)[y_train],
+        loss="categorical_cross_entropy",
+        optimizer="adam",
+        learning_rate=1e-3,
+        epochs=60,
+        batch_size=32,
+        seed=0,
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    accuracy = (net.forward(scaler.transform(X_test)).argmax(axis=1) == y_test).mean()
+    print(f"digits: test accuracy {accuracy:.4f} after {history.epochs} epochs in {seconds:.2f} s")
+    assert history.epochs <= 60
+    assert accuracy >= 0.97
