@@ -478,3 +478,40 @@ def test_digits_64_128_10_relu_adam(rng):
     print(f"digits: test accuracy {accuracy:.4f} after {history.epochs} epochs in {seconds:.2f} s")
     assert history.epochs <= 60
     assert accuracy >= 0.97
+
+
+# -- resume ----------------------------------------------------------------------------------------
+
+
+class Snapshots(bprop.Callback):
+    def __init__(self):
+        self.taken = {}
+
+    def on_epoch_end(self, state):
+        self.taken[state.epoch] = state.snapshot()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", ["sgd_momentum", "adam", "rmsprop"])
+def test_resume_from_any_epoch_is_bit_identical(dtype, optimizer, rng):
+    X, Y = regression_data(rng, 90)
+    make_opt = {
+        "sgd_momentum": lambda: bprop.SGD(0.05, momentum=0.9, nesterov=True),
+        "adam": lambda: bprop.Adam(0.01),
+        "rmsprop": lambda: bprop.RMSprop(0.005),
+    }[optimizer]
+    options = dict(epochs=8, batch_size=16, validation_split=0.2, seed=3, restore_best_weights=True, verbose=0)
+
+    def run(**extra):
+        net = small_net(seed=5, dtype=dtype, dropout=0.3)
+        plateau = bprop.schedules.ReduceOnPlateau(patience=1, factor=0.5)
+        history = bprop.fit(net, X, Y, optimizer=make_opt(), schedule=plateau, **options, **extra)
+        return net, history
+
+    snaps = Snapshots()
+    full_net, full_history = run(callbacks=[snaps])
+    for epoch in (1, 4, 7):
+        net, history = run(resume=snaps.taken[epoch])
+        assert [p.tobytes() for p in net.parameters()] == [p.tobytes() for p in full_net.parameters()], epoch
+        assert history.loss == full_history.loss and history.val_loss == full_history.val_loss
+        assert history.lr == full_history.lr and history.best_epoch == full_history.best_epoch

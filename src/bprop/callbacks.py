@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ class TrainingState:
     batch: int = 0  # 1-based number of the current batch in the epoch
     stop_requested: str | None = None
     logs: dict[str, Any] = field(default_factory=dict)
+    #: ``snapshot()`` returns the full training state at the end of an epoch, for ``fit(resume=...)``.
+    snapshot: Callable[[], dict] | None = None
 
     def stop(self, reason: str = "callback") -> None:
         """Ask training to stop; ``reason`` is recorded as ``History.stop_reason``."""

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from ._blas import descend_axpy
+
 
 def _check_rate(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
@@ -45,6 +47,21 @@ class Optimizer:
             slot[key] = np.zeros_like(like)
         return slot[key]
 
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-identically: rate, step count and per-parameter buffers."""
+        return {
+            "learning_rate": self.learning_rate,
+            "iterations": self.iterations,
+            "state": {i: {k: v.copy() for k, v in slot.items()} for i, slot in self.state.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.learning_rate = float(state["learning_rate"])
+        self.iterations = int(state["iterations"])
+        self.state = {
+            int(i): {k: np.array(v, copy=True) for k, v in slot.items()} for i, slot in state["state"].items()
+        }
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(learning_rate={self.learning_rate})"
 
@@ -73,12 +90,21 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0, e.g. momentum=0.9")
         self.nesterov = bool(nesterov)
 
+    def fused_rate(self) -> float | None:
+        """η when the update is exactly ``p ← p − η·g``, which a layer may then fold into the product
+        that forms ``g`` (see :meth:`bprop.Sequential.train_step`); ``None`` with momentum or a subclass."""
+        if self.momentum == 0 and type(self)._update is SGD._update:
+            return self.learning_rate
+        return None
+
     def _update(self, i, p, g):
-        scaled = self._buffer(i, "scaled", p)
         if self.momentum == 0:
-            np.multiply(g, self.learning_rate, out=scaled)
-            p -= scaled
+            if not descend_axpy(p, g, self.learning_rate):  # one BLAS pass; else NumPy with a scratch buffer
+                scaled = self._buffer(i, "scaled", p)
+                np.multiply(g, self.learning_rate, out=scaled)
+                p -= scaled
             return
+        scaled = self._buffer(i, "scaled", p)
         velocity = self._buffer(i, "velocity", p)
         velocity *= self.momentum
         velocity += g

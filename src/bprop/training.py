@@ -55,6 +55,7 @@ def fit(
     restore_best_weights: bool = False,
     callbacks: Seq[Callback] = (),
     verbose: int | str = "auto",
+    resume: dict | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch backpropagation and return its :class:`History`.
 
@@ -86,6 +87,10 @@ def fit(
             ended training.
         callbacks: :class:`~bprop.callbacks.Callback` objects.
         verbose: ``"auto"`` (progress bar on an interactive terminal), 0 (silent) or 1 (bar).
+        resume: a snapshot from ``TrainingState.snapshot()`` (taken at the end of an epoch, e.g. by a
+            checkpoint callback). Training continues after that epoch with the same weights, optimiser,
+            schedule, shuffling and dropout random states, History and best-weights bookkeeping, so
+            with the same arguments and data it ends bit-identical to a run never interrupted.
 
     A non-finite loss or weight stops training with a :class:`DivergenceWarning` naming the epoch; the
     weights of the last finite epoch (or the best, when restoring) are kept. Ctrl-C stops training
@@ -134,7 +139,42 @@ def fit(
     else:
         X_fit, Y_fit = X, Y
     gather = _BatchGatherer(X, Y, weights, min(batch_size, rows.size))
-    start = time.perf_counter()
+    random_layers = [layer for layer in net.layers if hasattr(layer, "rng")]
+    first_epoch = 1
+    if resume is not None:
+        first_epoch = resume["epoch"] + 1
+        for p, saved in zip(params, resume["params"], strict=True):
+            np.copyto(p, saved)
+        for keep, p in zip(last_good, params):
+            np.copyto(keep, p)
+        optimizer.load_state_dict(resume["optimizer"])
+        base_rate = resume["base_rate"]
+        schedule.load_state_dict(resume["schedule"])
+        shuffle_rng.bit_generator.state = resume["shuffle_rng"]
+        for layer, rng_state in zip(random_layers, resume["layer_rngs"], strict=True):
+            layer.rng.bit_generator.state = rng_state
+        history = state.history = History.from_dict({**resume["history"], "stop_reason": None})
+        best = None if resume["best"] is None else [np.array(b, copy=True) for b in resume["best"]]
+        best_value, wait = resume["best_value"], resume["wait"]
+    start = time.perf_counter() - (history.time[-1] if history.time else 0.0)
+
+    def snapshot() -> dict:
+        """The training state at the end of the current epoch, enough to resume bit-identically."""
+        return {
+            "epoch": state.epoch,
+            "params": [p.copy() for p in params],
+            "optimizer": optimizer.state_dict(),
+            "base_rate": base_rate,
+            "schedule": schedule.state_dict(),
+            "shuffle_rng": shuffle_rng.bit_generator.state,
+            "layer_rngs": [layer.rng.bit_generator.state for layer in random_layers],
+            "history": history.to_dict(),
+            "best": None if best is None else [b.copy() for b in best],
+            "best_value": best_value,
+            "wait": wait,
+        }
+
+    state.snapshot = snapshot
 
     def stop_reason(wait: int) -> str | None:
         """The first criterion that holds after an epoch, in a fixed order."""
@@ -157,7 +197,7 @@ def fit(
     # Overflow is detected and reported by the divergence check below, not as NumPy warnings.
     with stop_on_signals(state.stop), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
-            for epoch in range(1, epochs + 1):
+            for epoch in range(first_epoch, epochs + 1):
                 state.epoch, state.logs = epoch, {}
                 optimizer.learning_rate = schedule.rate(epoch - 1, base_rate)
                 for cb in callbacks:
