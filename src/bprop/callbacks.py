@@ -7,8 +7,8 @@ A callback overrides any of the methods below; each receives the :class:`Trainin
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
