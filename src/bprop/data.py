@@ -60,6 +60,12 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
             if b"\x00" in head:
                 raise ValueError(f"{str(path)!r} is not a CSV file (it contains binary data); export the table as CSV")
         table = pd.read_csv(path, low_memory=False)
+        if table.shape[1] == 1:
+            # One column whose name holds ';' or tabs: a semicolon CSV (European Excel) or TSV; read it so.
+            header = str(table.columns[0])
+            sep = ";" if ";" in header else "\t" if "\t" in header else None
+            if sep is not None:
+                table = pd.read_csv(path, sep=sep, low_memory=False)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{str(path)!r} is empty; a CSV needs a header line and at least one data row") from None
     except UnicodeDecodeError:

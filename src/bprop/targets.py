@@ -55,7 +55,7 @@ def _check_no_missing(y: pd.Series, name: str) -> None:
     if missing.any():
         rows = [str(r) for r in y.index[missing][:5]]
         raise ValueError(
-            f"target column {name!r} has {int(missing.sum())} missing value(s) (e.g. rows {', '.join(rows)}); "
+            f"target column {name!r} has {int(missing.sum())} missing value(s) (e.g. at row index {', '.join(rows)}); "
             "remove those rows or fill in their targets"
         )
 
