@@ -205,3 +205,25 @@ def test_prepare_on_the_bundled_digits():
     assert prepared.encoder.target.classes_ == list(range(10))
     assert prepared.X_train.shape[1] == 64 and prepared.Y_train.shape[1] == 10
     assert np.isfinite(prepared.X_train).all()
+
+
+def test_csv_with_strings_and_gaps_survives_a_model_file(tmp_path):
+    pytest.importorskip("safetensors")
+    import bprop
+
+    cities = ["Oslo", "Lima", "Pune", ""]  # every 4th city missing
+    rows = ["height,city,member,label"] + [
+        f"{150 + i % 37 if i % 11 else ''},{cities[i % 4]},{i % 3 == 0},{'yes' if i % 2 else 'no'}" for i in range(80)
+    ]
+    prepared = prepare(read_csv(write(tmp_path, "\n".join(rows) + "\n")), rng=np.random.default_rng(0))
+    assert prepared.report.imputed == {"height": 8, "city": 20}
+    assert prepared.encoder.target.classes_ == ["no", "yes"]
+    net = bprop.mlp([prepared.X_train.shape[1], 3, 2], activation="tanh", output_activation="softmax", seed=0)
+    path = bprop.save(net, tmp_path / "m.safetensors", preprocessing=prepared.encoder.to_dict())
+    model = bprop.load(path)
+    encoder = TableEncoder.from_dict(model.preprocessing)
+    new = read_csv(write(tmp_path, "id,member,city,height\n7,False,Rome,\n8,True,Lima,160\n", "new.csv"))
+    X, Y, report = encoder.transform(new)
+    assert Y is None and report.extra_columns == ["id"] and report.unknown == {"city": 1}
+    assert np.array_equal(model.net.forward(X), net.forward(prepared.encoder.features.transform(new)))
+    assert set(encoder.target.inverse_transform(model.net.forward(X)).tolist()) <= {"yes", "no"}
