@@ -1,0 +1,56 @@
+"""The ``bprop`` command line: train / evaluate / predict on CSV, info, explain and gradcheck.
+
+Thin by design: it parses flags, calls the library and prints. Every user mistake becomes one line
+``error: …`` on stderr and exit status 2, with no traceback and no file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import CliError, UsageError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives the one-line error the rest of the CLI gives."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import model_commands, teach_commands, train_command
+
+    parser = _Parser(prog="bprop", description="Train multi-layer perceptrons by backpropagation.")
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"bprop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    train_command.register(sub)
+    model_commands.register(sub)
+    teach_commands.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args) or 0)
+    except (CliError, ValueError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""``bprop evaluate``, ``predict`` and ``info``: use a saved model on raw CSV rows."""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import sys
+
+import numpy as np
+
+from .common import CliError, input_file, notice, output_path
+from .scoring import scores
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a model on labelled CSV data")
+    p.add_argument("model", help="model file (.safetensors)")
+    p.add_argument("data", help="CSV with the target column")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(run=run_evaluate)
+
+    p = sub.add_parser("predict", help="predict the target for CSV rows")
+    p.add_argument("model", help="model file (.safetensors)")
+    p.add_argument("data", help="CSV with the feature columns (the target column, if present, is ignored)")
+    p.add_argument("--out", help="write predictions to this CSV instead of standard output")
+    p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    p.set_defaults(run=run_predict)
+
+    p = sub.add_parser("info", help="architecture, preprocessing and training summary of a model file")
+    p.add_argument("model", help="model file (.safetensors)")
+    p.set_defaults(run=run_info)
+
+
+def _load(path_text: str):
+    from .. import io
+    from ..data import TableEncoder
+
+    model = io.load(input_file("MODEL", path_text))
+    if not model.preprocessing:
+        raise CliError(f"{path_text!r} has no stored preprocessing; it was not written by 'bprop train'")
+    return model, TableEncoder.from_dict(model.preprocessing)
+
+
+def _features(encoder, table):
+    """Encoded features of raw rows, with notices for what had to be fixed up."""
+    name = encoder.target.name_
+    if name in table.columns:
+        table = table.drop(columns=[name])
+    X, report = encoder.features.transform_with_report(table)
+    for line in report.notices():
+        notice(line)
+    return X
+
+
+def run_evaluate(args) -> int:
+    from ..data import read_csv
+
+    model, encoder = _load(args.model)
+    table = read_csv(input_file("DATA", args.data))
+    if encoder.target.name_ not in table.columns:
+        raise CliError(f"{args.data!r} has no target column {encoder.target.name_!r}; evaluate needs labelled rows")
+    Y = encoder.target.transform(table[encoder.target.name_])
+    X = _features(encoder, table)
+    result = scores(model.net, encoder.target, X, Y)
+    task = encoder.target.task_
+    keys = ("accuracy", "log_loss") if task == "classification" else ("mse", "mae", "r2")
+    report = {"task": task, "n_samples": int(len(table)), **{k: result[k] for k in keys}}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{task} on {len(table)} rows")
+        for k in keys:
+            print(f"  {k:<9} {result[k]:.6g}")
+    return 0
+
+
+def run_predict(args) -> int:
+    import pandas as pd
+
+    from .._files import atomic_write_bytes
+    from ..data import read_csv
+
+    out = output_path("--out", args.out, (".csv",))
+    model, encoder = _load(args.model)
+    target = encoder.target
+    if args.proba and target.task_ != "classification":
+        raise CliError("--proba needs a classification model; this one does regression")
+    X = _features(encoder, read_csv(input_file("DATA", args.data)))
+    outputs = model.net.forward(X)
+    frame = pd.DataFrame({target.name_: target.inverse_transform(outputs)})
+    if args.proba:
+        for j, label in enumerate(target.classes_):
+            frame[f"proba_{label}"] = outputs[:, j].astype(np.float64)
+    buffer = _io.StringIO()
+    frame.to_csv(buffer, index=False)
+    if out is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        atomic_write_bytes(out, buffer.getvalue().encode())
+        print(f"{len(frame)} predictions written to {out}", file=sys.stderr)
+    return 0
+
+
+def run_info(args) -> int:
+    from .. import io
+
+    path = input_file("MODEL", args.model)
+    model = io.load(path)
+    net = model.net
+    print(f"model file: {path} (format version {model.format_version}, written by bprop {model.bprop_version})")
+    print(f"network: {net.n_parameters():,} parameters, {net.dtype.name}")
+    for layer in net.layers:
+        print(f"  {layer!r}")
+    if model.preprocessing:
+        from ..data import TableEncoder
+
+        encoder = TableEncoder.from_dict(model.preprocessing)
+        target = encoder.target
+        what = f"classes {target.classes_}" if target.task_ == "classification" else "numeric (standardised)"
+        print(f"target: {target.name_!r}, {target.task_}, {what}")
+        print(f"features: {len(encoder.features.feature_names)} columns → {len(encoder.features.output_names)} inputs")
+    training = model.training or {}
+    summary, settings = training.get("summary"), training.get("settings")
+    if settings:
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
+        print(f"training settings: {shown}")
+    if summary:
+        print(
+            f"training: {summary['epochs']} epochs, stopped by {summary['stop_reason']}, "
+            f"best epoch {summary['best_epoch']}, {summary['seconds']} s"
+        )
+        for part, values in summary.get("scores", {}).items():
+            print(f"  {part:<6} " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+    return 0

@@ -1,0 +1,34 @@
+"""Metrics of a trained network on encoded data, in the target's own units (shared by train and evaluate)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..network import Sequential
+from ..training import evaluate
+
+
+def loss_for(task: str) -> str:
+    return "categorical_cross_entropy" if task == "classification" else "mse"
+
+
+def scores(net: Sequential, target, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
+    """``accuracy`` and ``log_loss`` for classification; ``mse``, ``mae`` and ``r2`` (target units) for
+    regression; plus ``loss``, the training loss on these rows."""
+    X = net.check_X(X)
+    Y = net.check_Y(Y, X.shape[0])
+    if target.task_ == "classification":
+        loss, accuracy = evaluate(net, X, Y, "categorical_cross_entropy", "accuracy")
+        return {"loss": loss, "accuracy": accuracy, "log_loss": loss}
+    loss, _ = evaluate(net, X, Y, "mse")
+    predicted = target.inverse_transform(net.forward(X)).astype(np.float64)
+    true = target.inverse_transform(Y).astype(np.float64)
+    error = predicted - true
+    total = float(((true - true.mean()) ** 2).sum())
+    r2 = 1.0 - float((error**2).sum()) / total if total > 0 else float("nan")
+    return {"loss": loss, "mse": float((error**2).mean()), "mae": float(np.abs(error).mean()), "r2": r2}
+
+
+def headline(task: str) -> str:
+    """The metric shown next to the loss in tables."""
+    return "accuracy" if task == "classification" else "r2"

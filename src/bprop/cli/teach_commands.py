@@ -1,0 +1,94 @@
+"""``bprop explain`` and ``bprop gradcheck``: see every number of a step; check the gradients."""
+
+from __future__ import annotations
+
+import json
+
+from .common import CliError, input_file, output_path, positive_int
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="print every number of one backpropagation step (the classic 2-2-2 example by default)",
+    )
+    p.add_argument("--spec", help="JSON spec of a small network (sizes, weights, biases, activations, inputs, …)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--steps", default=None, help="also train this many steps in all and report the result")
+    p.add_argument("--plot", help="draw the network with weights and activations to this .png/.svg/.pdf")
+    p.set_defaults(run=run_explain)
+
+    p = sub.add_parser("gradcheck", help="finite-difference check of a network's gradients")
+    p.add_argument("model", nargs="?", help="model file (.safetensors), with DATA")
+    p.add_argument("data", nargs="?", help="labelled CSV for the model")
+    p.add_argument("--spec", help="JSON spec of a small network instead of a model file")
+    p.add_argument("--rows", default="16", help="rows of DATA to use (default 16)")
+    p.set_defaults(run=run_gradcheck)
+
+
+def _read_spec(text: str | None) -> dict:
+    from ..explain import ARTICLE_SPEC
+
+    if text is None:
+        return ARTICLE_SPEC
+    path = input_file("--spec", text)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"--spec {text!r} is not valid JSON ({exc}); see 'bprop explain --help'") from None
+
+
+def run_explain(args) -> int:
+    from ..explain import explain_step, format_text, network_from_spec
+
+    steps = 0 if args.steps is None else positive_int("--steps", args.steps)
+    plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
+    try:
+        net, X, Y, learning_rate, loss = network_from_spec(_read_spec(args.spec))
+    except (KeyError, TypeError, IndexError) as exc:
+        raise CliError(f"the spec is malformed ({exc!r}); compare it with the example in the README") from None
+    report = explain_step(net, X, Y, loss=loss, learning_rate=learning_rate, steps=steps)
+    print(json.dumps(report, indent=2) if args.json else format_text(report))
+    if plot is not None:
+        from ..plot import save_figure
+        from ..plot_network import network_diagram
+
+        save_figure(network_diagram(net, X), plot)
+        if not args.json:
+            print(f"\ndiagram written to {plot}")
+    return 0
+
+
+def run_gradcheck(args) -> int:
+    from ..gradcheck import gradcheck
+
+    if args.spec is not None:
+        if args.model or args.data:
+            raise CliError("give either --spec or MODEL DATA, not both")
+        from ..explain import network_from_spec
+
+        net, X, Y, _, loss = network_from_spec(_read_spec(args.spec))
+    elif args.model and args.data:
+        from ..data import read_csv
+        from .model_commands import _features, _load
+        from .scoring import loss_for
+
+        model, encoder = _load(args.model)
+        table = read_csv(input_file("DATA", args.data)).head(positive_int("--rows", args.rows))
+        if encoder.target.name_ not in table.columns:
+            raise CliError(f"{args.data!r} has no target column {encoder.target.name_!r}")
+        Y = encoder.target.transform(table[encoder.target.name_])
+        X = _features(encoder, table)
+        net, loss = model.net, loss_for(encoder.target.task_)
+    else:
+        raise CliError("give --spec SPEC.json, or a model file and a labelled CSV")
+    result = gradcheck(net, X, Y, loss=loss)
+    by_layer: dict[str, float] = {}
+    for name, error in result.errors.items():
+        layer = f"layer {name[1:]}"
+        by_layer[layer] = max(by_layer.get(layer, 0.0), error)
+    for layer, error in by_layer.items():
+        print(f"{layer}: max relative error {error:.3e}")
+    verdict = "passed" if result.passed else "FAILED"
+    print(f"gradient check {verdict}: max relative error {result.max_error:.3e} (tolerance {result.tolerance:g})")
+    return 0 if result.passed else 1

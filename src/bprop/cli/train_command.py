@@ -1,0 +1,181 @@
+"""``bprop train``: CSV (or the bundled digits) → preprocessing → network → fit → model file, plot, report."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..activations import ACTIVATIONS
+from ..optimizers import OPTIMIZERS
+from .common import CliError, fraction, input_file, layer_sizes, notice, output_path, positive_float, positive_int
+from .scoring import headline, loss_for, scores
+
+HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a network on a CSV file (default: the bundled handwritten digits)",
+        description="Train an MLP on a CSV table. With no DATA, trains on the UCI 8x8 digits bundled in bprop.",
+    )
+    p.add_argument("data", nargs="?", help="CSV file (plain or .gz); default: the bundled digits")
+    p.add_argument("--target", help="target column (default: the last column)")
+    p.add_argument("--task", default="auto", choices=["auto", "classification", "regression"])
+    p.add_argument("--layers", default="128,64", help="hidden layer sizes, e.g. 64,32 (default 128,64)")
+    p.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS)
+    p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
+    p.add_argument("--lr", default=None, help="learning rate (default: 0.001 for adam/adamw/rmsprop, 0.01 sgd)")
+    p.add_argument("--epochs", default="200", help="maximum epochs (default 200)")
+    p.add_argument("--batch-size", default="32", help="examples per update (default 32)")
+    p.add_argument("--val-split", default="0.1", help="validation fraction (default 0.1)")
+    p.add_argument("--test-split", default="0.2", help="test fraction (default 0.2)")
+    p.add_argument("--patience", default="10", help="stop after this many epochs without val improvement")
+    p.add_argument("--dropout", default="0", help="dropout rate after each hidden layer (default 0)")
+    p.add_argument("--l2", default="0", help="L2 weight decay (default 0)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--seed", default="0", help="random seed (default 0)")
+    p.add_argument("--out", default="model.safetensors", help="model file to write (default model.safetensors)")
+    p.add_argument("--plot", help="write loss/accuracy curves to this .png/.svg/.pdf")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _settings(args) -> dict:
+    """Every flag checked before any file is read or written."""
+    seed = args.seed
+    try:
+        seed = int(seed)
+    except ValueError:
+        raise CliError(f"--seed must be a whole number, got {seed!r}") from None
+    lr = None if args.lr is None else positive_float("--lr", args.lr)
+    dropout = float(args.dropout) if args.dropout not in ("0", "0.0") else 0.0
+    if not 0 <= dropout < 1:
+        raise CliError(f"--dropout must be in [0, 1), got {args.dropout!r}")
+    l2 = float(args.l2)
+    if not l2 >= 0:
+        raise CliError(f"--l2 must be >= 0, got {args.l2!r}")
+    val, test = fraction("--val-split", args.val_split), fraction("--test-split", args.test_split)
+    if val + test >= 1:
+        raise CliError(f"--val-split + --test-split must be below 1, got {val} + {test}")
+    return {
+        "layers": layer_sizes(args.layers),
+        "activation": args.activation,
+        "optimizer": args.optimizer,
+        "learning_rate": lr,
+        "epochs": positive_int("--epochs", args.epochs),
+        "batch_size": positive_int("--batch-size", args.batch_size),
+        "val_split": val,
+        "test_split": test,
+        "patience": positive_int("--patience", args.patience),
+        "dropout": dropout,
+        "l2": l2,
+        "dtype": args.dtype,
+        "seed": seed,
+        "task": args.task,
+        "target": args.target,
+    }
+
+
+def run(args) -> int:
+    from .. import data, io, network, training
+    from ..datasets import DIGITS_TARGET, digits_path
+
+    settings = _settings(args)
+    out = output_path("--out", args.out, (".safetensors",))
+    plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
+    if args.data is None:
+        source, settings["target"] = digits_path(), settings["target"] or DIGITS_TARGET
+        print("data: the bundled UCI 8x8 handwritten digits (1,797 images)")
+    else:
+        source = input_file("DATA", args.data)
+    table = data.read_csv(source)
+    rng = np.random.default_rng(settings["seed"])
+    prepared = data.prepare(
+        table,
+        settings["target"],
+        task=settings["task"],
+        val_fraction=settings["val_split"],
+        test_fraction=settings["test_split"],
+        rng=rng,
+    )
+    target = prepared.encoder.target
+    kind = f"{len(target.classes_)} classes" if target.task_ == "classification" else "numeric target"
+    print(
+        f"task: {target.task_} ({kind}) — target {target.name_!r}, {len(table)} rows, "
+        f"{prepared.X_train.shape[1]} input features after encoding"
+    )
+    for line in prepared.report.notices():
+        notice(line)
+    sizes = [prepared.X_train.shape[1], *settings["layers"], target.n_outputs]
+    net = network.mlp(
+        sizes,
+        activation=settings["activation"],
+        output_activation="softmax" if target.task_ == "classification" else "identity",
+        seed=settings["seed"],
+        dtype=settings["dtype"],
+        dropout=settings["dropout"],
+    )
+    loss = loss_for(target.task_)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", training.DivergenceWarning)
+        history = training.fit(
+            net,
+            prepared.X_train,
+            prepared.Y_train,
+            loss=loss,
+            optimizer=settings["optimizer"],
+            learning_rate=settings["learning_rate"],
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            seed=settings["seed"],
+            validation_data=(prepared.X_val, prepared.Y_val),
+            patience=settings["patience"],
+            l2=settings["l2"],
+            restore_best_weights=True,
+            verbose=0 if args.quiet else 1,
+        )
+    seconds = time.perf_counter() - started
+    for warning in caught:
+        print(f"warning: {warning.message}")
+    results = {
+        part: scores(net, target, getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}"))
+        for part in ("train", "val", "test")
+    }
+    summary = {
+        "epochs": history.epochs,
+        "stop_reason": history.stop_reason,
+        "best_epoch": history.best_epoch,
+        "seconds": round(seconds, 3),
+        "scores": results,
+        "rows": {k: int(len(v)) for k, v in prepared.split._asdict().items()},
+    }
+    model = io.Model(
+        net,
+        preprocessing=prepared.encoder.to_dict(),
+        training={"settings": settings, "summary": summary, "history": history.to_dict()},
+    )
+    io.save(model, out)
+    if plot is not None:
+        from ..plot import loss_curves, save_figure
+
+        save_figure(loss_curves(history), plot)
+    _print_results(results, target.task_, history, seconds, out, plot)
+    return 0
+
+
+def _print_results(results: dict, task: str, history, seconds: float, out: Path, plot: Path | None) -> None:
+    metric = headline(task)
+    print()
+    print(f"{'':<12}{'loss':>10}{metric:>11}")
+    for part, label in (("train", "train"), ("val", "validation"), ("test", "test")):
+        print(f"{label:<12}{results[part]['loss']:>10.4f}{results[part][metric]:>11.4f}")
+    best = f", weights of the best epoch {history.best_epoch} restored" if history.restored_best else ""
+    print(f"\nstopped: {history.stop_reason} after {history.epochs} epochs in {seconds:.1f} s{best}")
+    print(f"model written to {out}")
+    if plot is not None:
+        print(f"plot written to {plot}")

@@ -1,0 +1,81 @@
+"""Draw a small network: units as circles holding their activations, weights on the edges."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .layers import Dense
+from .network import Sequential
+
+
+def network_diagram(net: Sequential, x=None, *, max_units: int = 12) -> Figure:
+    """A diagram of ``net``; with one input row ``x`` the units show their activations for it.
+
+    Edge labels show the weights (line width grows with |w|, blue positive, red negative). Layers wider
+    than ``max_units`` are refused: the picture is meant for teaching-sized networks.
+    """
+    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    sizes = [dense[0].fan_in] + [layer.fan_out for layer in dense]
+    if max(sizes) > max_units:
+        raise ValueError(f"the diagram draws layers of at most {max_units} units; this network has {sizes}")
+    values = None
+    if x is not None:
+        values = [np.asarray(net.check_X(x))[0]]
+        a = values[0][None, :]
+        for layer in net.layers:
+            a = layer.forward(a.astype(layer.dtype) if hasattr(layer, "fan_in") else a)
+            if isinstance(layer, Dense):
+                values.append(np.array(a[0], dtype=np.float64))
+    fig = Figure(figsize=(2.6 * len(sizes) + 1, 1.2 * max(sizes) + 1.5))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    positions = [[(col, (size - 1) / 2 - row) for row in range(size)] for col, size in enumerate(sizes)]
+    w_max = max(float(np.abs(layer.W).max()) for layer in dense) or 1.0
+    for k, layer in enumerate(dense):
+        for i, (x0, y0) in enumerate(positions[k]):
+            for j, (x1, y1) in enumerate(positions[k + 1]):
+                w = float(layer.W[i, j])
+                ax.plot(
+                    [x0, x1],
+                    [y0, y1],
+                    color="tab:blue" if w >= 0 else "tab:red",
+                    linewidth=0.5 + 2.5 * abs(w) / w_max,
+                    alpha=0.7,
+                    zorder=1,
+                )
+                # Labels sit a third of the way along, so the labels of one unit's edges do not pile up.
+                t = 0.3 if j % 2 == 0 else 0.55
+                ax.text(
+                    x0 + t * (x1 - x0),
+                    y0 + t * (y1 - y0),
+                    f"{w:.3g}",
+                    fontsize=8,
+                    ha="center",
+                    va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"},
+                    zorder=3,
+                )
+    names = ["i"] + ["h"] * (len(sizes) - 2) + ["o"]
+    for col, column in enumerate(positions):
+        for row, (px, py) in enumerate(column):
+            ax.add_patch(_circle(fig, px, py))
+            label = f"{names[col]}{row + 1}"
+            if values is not None:
+                label += f"\n{values[col][row]:.4g}"
+            ax.text(px, py, label, ha="center", va="center", fontsize=9, zorder=5)
+        title = "input" if col == 0 else "output" if col == len(sizes) - 1 else f"hidden {col}"
+        if col > 0:
+            title += f"\n({dense[col - 1].activation.name})"
+        ax.text(col, (max(sizes) - 1) / 2 + 0.8, title, ha="center", va="bottom", fontsize=10)
+    ax.set_xlim(-0.5, len(sizes) - 0.5)
+    ax.set_ylim(-(max(sizes) - 1) / 2 - 0.6, (max(sizes) - 1) / 2 + 1.4)
+    ax.set_aspect("equal")
+    fig.suptitle("network: weights on the edges" + (", activations in the units" if values else ""))
+    return fig
+
+
+def _circle(fig: Figure, x: float, y: float):
+    from matplotlib.patches import Circle
+
+    return Circle((x, y), 0.28, facecolor="#f4f4f4", edgecolor="0.3", linewidth=1.2, zorder=4)
