@@ -6,7 +6,10 @@ from .activations import get_activation as get_activation
 from .callbacks import Callback as Callback
 from .callbacks import ProgressBar as ProgressBar
 from .callbacks import TrainingState as TrainingState
+from .diagnostics import Diagnostics as Diagnostics
 from .dropout import Dropout as Dropout
+from .findings import Finding as Finding
+from .findings import findings as findings
 from .gradcheck import GradcheckResult as GradcheckResult
 from .gradcheck import gradcheck as gradcheck
 from .history import History as History

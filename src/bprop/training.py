@@ -14,6 +14,7 @@ import numpy as np
 
 from ._checks import check_positive_int
 from .callbacks import Callback, ProgressBar, TrainingState, wants_progress_bar
+from .diagnostics import Diagnostics
 from .history import History
 from .interrupts import stop_on_signals
 from .losses import Loss, get_loss
@@ -54,6 +55,7 @@ def fit(
     stop_when_all_correct: bool = False,
     restore_best_weights: bool = False,
     callbacks: Seq[Callback] = (),
+    diagnostics: bool | Diagnostics = False,
     verbose: int | str = "auto",
     resume: dict | None = None,
 ) -> History:
@@ -86,6 +88,9 @@ def fit(
         restore_best_weights: put back the weights of the best monitored epoch at the end, whatever
             ended training.
         callbacks: :class:`~bprop.callbacks.Callback` objects.
+        diagnostics: record per-layer gradient, update, dead-unit and saturation figures every epoch in
+            ``History.diagnostics`` (``True``, or a configured :class:`~bprop.diagnostics.Diagnostics`);
+            :func:`bprop.findings` turns them into advice.
         verbose: ``"auto"`` (progress bar on an interactive terminal), 0 (silent) or 1 (bar).
         resume: a snapshot from ``TrainingState.snapshot()`` (taken at the end of an epoch, e.g. by a
             checkpoint callback). Training continues after that epoch with the same weights, optimiser,
@@ -126,6 +131,9 @@ def fit(
         X_val = Y_val = None
     history = History(metric_name=metric, monitor="val_loss" if X_val is not None else "loss")
     callbacks = list(callbacks) + ([ProgressBar()] if wants_progress_bar(verbose) else [])
+    if diagnostics:
+        # First, so the other callbacks' on_epoch_end already sees this epoch's diagnostics.
+        callbacks.insert(0, diagnostics if isinstance(diagnostics, Diagnostics) else Diagnostics())
     state = TrainingState(net=net, optimizer=optimizer, history=history, epochs=epochs)
     batch_hooks = [cb for cb in callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
     params = net.parameters()
