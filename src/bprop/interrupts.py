@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 
 @contextlib.contextmanager
 def stop_on_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
-    """While active, the first SIGINT/SIGTERM calls ``request_stop("interrupted")``; a second SIGINT
+    """While active, the first SIGINT calls ``request_stop("interrupted")`` and SIGTERM
+    ``request_stop("terminated")``; a second SIGINT
     raises ``KeyboardInterrupt`` as usual. Outside the main thread signals cannot be caught, so this
     does nothing there."""
     if threading.current_thread() is not threading.main_thread():
@@ -23,7 +24,7 @@ def stop_on_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
         if received and signum == signal.SIGINT:
             raise KeyboardInterrupt
         received.append(signum)
-        request_stop("interrupted")
+        request_stop("interrupted" if signum == signal.SIGINT else "terminated")
 
     for sig in previous:
         signal.signal(sig, handler)

@@ -99,7 +99,8 @@ def fit(
 
     A non-finite loss or weight stops training with a :class:`DivergenceWarning` naming the epoch; the
     weights of the last finite epoch (or the best, when restoring) are kept. Ctrl-C stops training
-    after the current batch with ``stop_reason == "interrupted"``.
+    after the current batch with ``stop_reason == "interrupted"`` (SIGTERM: ``"terminated"``); that
+    partial epoch is not recorded.
     """
     if not isinstance(net, Sequential):
         raise ValueError(f"fit needs a bprop.Sequential network, got {type(net).__name__}")
@@ -232,8 +233,8 @@ def fit(
                             cb.on_batch_end(state)
                     if state.stop_requested or (max_time is not None and time.perf_counter() - start >= max_time):
                         break
-                if state.stop_requested == "interrupted":
-                    history.stop_reason = "interrupted"  # the partial epoch is not recorded
+                if state.stop_requested in ("interrupted", "terminated"):
+                    history.stop_reason = state.stop_requested  # the partial epoch is not recorded
                     break
                 if not all(np.isfinite(p).all() for p in params):
                     raise _DivergedError(epoch, "a weight became infinite or NaN")

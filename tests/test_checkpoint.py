@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+import bprop
+from bprop.checkpoint import FILE_NAME, Checkpoint, load_checkpoint, save_checkpoint
+
+
+def data(rng):
+    X = rng.normal(size=(80, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, np.eye(2)[y]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_resume_from_disk_is_bit_identical(tmp_path, dtype, optimizer, rng):
+    X, Y = data(rng)
+
+    def run(**extra):
+        net = bprop.mlp([4, 6, 2], activation="relu", output_activation="softmax", seed=2, dtype=dtype, dropout=0.2)
+        kwargs = {"learning_rate": 0.05, "momentum": 0.9} if optimizer == "sgd" else {}
+        opt = bprop.get_optimizer(optimizer, **kwargs)
+        history = bprop.fit(
+            net,
+            X,
+            Y,
+            loss="categorical_cross_entropy",
+            optimizer=opt,
+            epochs=6,
+            batch_size=10,
+            validation_split=0.25,
+            seed=1,
+            restore_best_weights=True,
+            verbose=0,
+            **extra,
+        )
+        return net, history
+
+    full, full_history = run()
+
+    class StopAfter(bprop.Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 3:
+                state.stop("test")
+
+    run(callbacks=[Checkpoint(tmp_path, extra={"note": "hi"}), StopAfter()])
+    snapshot, extra = load_checkpoint(tmp_path)
+    assert extra == {"note": "hi"} and snapshot["epoch"] == 3
+    resumed, history = run(resume=snapshot)
+    assert [p.tobytes() for p in resumed.parameters()] == [p.tobytes() for p in full.parameters()]
+    assert history.loss == full_history.loss and history.val_loss == full_history.val_loss
+
+
+def test_checkpoint_every_and_atomic_overwrite(tmp_path, rng):
+    X, Y = data(rng)
+    net = bprop.mlp([4, 3, 2], activation="tanh", output_activation="softmax", seed=0)
+    bprop.fit(net, X, Y, loss="cce", epochs=5, callbacks=[Checkpoint(tmp_path, every=2)], verbose=0)
+    snapshot, _ = load_checkpoint(tmp_path)
+    assert snapshot["epoch"] == 5  # every 2nd epoch and the last
+    assert [p.name for p in tmp_path.iterdir()] == [FILE_NAME]  # no temp files left behind
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path, rng):
+    with pytest.raises(ValueError, match="no checkpoint in"):
+        load_checkpoint(tmp_path)
+    (tmp_path / FILE_NAME).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ValueError, match="not a readable bprop checkpoint"):
+        load_checkpoint(tmp_path)
+    X, Y = data(rng)
+    snap = {}
+
+    class Grab(bprop.Callback):
+        def on_epoch_end(self, state):
+            snap.update(state.snapshot())
+
+    bprop.fit(
+        bprop.mlp([4, 3, 2], output_activation="softmax", seed=0),
+        X,
+        Y,
+        loss="cce",
+        epochs=1,
+        callbacks=[Grab()],
+        verbose=0,
+    )
+    path = save_checkpoint(tmp_path, snap)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="not a readable bprop checkpoint"):
+        load_checkpoint(tmp_path)
