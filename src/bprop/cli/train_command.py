@@ -41,6 +41,8 @@ def register(sub) -> None:
     p.add_argument("--out", default="model.safetensors", help="model file to write (default model.safetensors)")
     p.add_argument("--plot", help="write loss/accuracy curves to this .png/.svg/.pdf")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint", metavar="DIR", help="save the full training state to DIR after every epoch")
+    p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (its settings and data)")
     p.set_defaults(run=run)
 
 
@@ -82,9 +84,19 @@ def _settings(args) -> dict:
 
 def run(args) -> int:
     from .. import data, io, network, training
+    from ..checkpoint import Checkpoint, load_checkpoint
     from ..datasets import DIGITS_TARGET, digits_path
 
-    settings = _settings(args)
+    snapshot = None
+    if args.resume is not None:
+        snapshot, stored = load_checkpoint(args.resume)
+        if not stored or "settings" not in stored:
+            raise CliError(f"the checkpoint in {args.resume!r} was not written by 'bprop train'; resume it from Python")
+        settings, args.data = stored["settings"], stored["data"]
+        print(f"resuming the run in {args.resume} after epoch {snapshot['epoch']}, with its stored settings")
+    else:
+        settings = _settings(args)
+    checkpoint_dir = checkpoint_folder(args.checkpoint or args.resume)
     out = output_path("--out", args.out, (".safetensors",))
     plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
     if args.data is None:
@@ -120,6 +132,10 @@ def run(args) -> int:
         dropout=settings["dropout"],
     )
     loss = loss_for(target.task_)
+    callbacks = []
+    if checkpoint_dir is not None:
+        data_path = None if args.data is None else str(Path(args.data).resolve())
+        callbacks.append(Checkpoint(checkpoint_dir, extra={"settings": settings, "data": data_path}))
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", training.DivergenceWarning)
@@ -138,6 +154,8 @@ def run(args) -> int:
             l2=settings["l2"],
             restore_best_weights=True,
             verbose=0 if args.quiet else 1,
+            callbacks=callbacks,
+            resume=snapshot,
         )
     seconds = time.perf_counter() - started
     for warning in caught:
@@ -165,7 +183,26 @@ def run(args) -> int:
 
         save_figure(loss_curves(history), plot)
     _print_results(results, target.task_, history, seconds, out, plot)
+    if history.stop_reason in INTERRUPTED:
+        where = f"; resume with: bprop train --resume {checkpoint_dir}" if checkpoint_dir else ""
+        print(f"{history.stop_reason}: the best model so far is in {out}{where}")
+        return INTERRUPTED[history.stop_reason]
     return 0
+
+
+# Exit statuses of a run stopped by a signal, as shells report them (128 + signal number).
+INTERRUPTED = {"interrupted": 130, "terminated": 143}
+
+
+def checkpoint_folder(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    folder = Path(text)
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"--checkpoint {text!r} is a file; give a folder (it is created if missing)")
+    if not folder.parent.exists():
+        raise CliError(f"--checkpoint {text!r}: folder {str(folder.parent)!r} does not exist; create it first")
+    return folder
 
 
 def _print_results(results: dict, task: str, history, seconds: float, out: Path, plot: Path | None) -> None:
