@@ -17,14 +17,20 @@ import numpy as np
 from .activations import Sigmoid, Softmax
 
 
-def _row_scale(n: int, dtype: np.dtype, sample_weight: np.ndarray | None) -> np.ndarray:
-    """Per-row factor of the batch average: 1/n, or wᵢ / Σw; shape (n, 1)."""
+def _row_scale(n: int, dtype: np.dtype, sample_weight: np.ndarray | None) -> np.ndarray | float:
+    """Per-row factor of the batch average: the scalar 1/n, or wᵢ / Σw with shape (n, 1)."""
     if sample_weight is None:
-        return np.full((n, 1), 1.0 / n, dtype=dtype)
+        return 1.0 / n  # a Python scalar multiplies a float32 array without upcasting it
     total = sample_weight.sum()
     if total <= 0:
         raise ValueError("sample_weight sums to zero in this batch; give some samples a positive weight")
     return (sample_weight / total).astype(dtype, copy=False).reshape(n, 1)
+
+
+def _batch_mean(rows: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    if sample_weight is None:
+        return float(rows.mean(dtype=np.float64))
+    return float(np.dot(rows, sample_weight) / sample_weight.sum())
 
 
 class Loss:
@@ -35,15 +41,12 @@ class Loss:
         """Loss of each row, shape (n,)."""
         raise NotImplementedError
 
-    def gradient(self, a: np.ndarray, Y: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        """dL/da for the weighted batch mean, given each row's factor ``scale`` (n, 1)."""
+    def gradient(self, a: np.ndarray, Y: np.ndarray, scale: np.ndarray | float) -> np.ndarray:
+        """dL/da for the weighted batch mean, given each row's factor ``scale`` ((n, 1) or a scalar)."""
         raise NotImplementedError
 
     def value(self, a: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
-        rows = self.per_sample(a, Y)
-        if sample_weight is None:
-            return float(rows.mean(dtype=np.float64))
-        return float(np.dot(rows, sample_weight) / sample_weight.sum())
+        return _batch_mean(self.per_sample(a, Y), sample_weight)
 
     def value_and_gradient(
         self, a: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None = None
@@ -64,7 +67,8 @@ class HalfSSE(Loss):
     name = "half_sse"
 
     def per_sample(self, a, Y):
-        d = a - Y
+        # In float64: a float32 output of 1e20 has a square beyond float32's range.
+        d = np.subtract(a, Y, dtype=np.float64)
         return 0.5 * np.einsum("ij,ij->i", d, d)
 
     def gradient(self, a, Y, scale):
@@ -79,7 +83,7 @@ class MSE(Loss):
     name = "mse"
 
     def per_sample(self, a, Y):
-        d = a - Y
+        d = np.subtract(a, Y, dtype=np.float64)  # float64 for the same reason as HalfSSE
         return np.einsum("ij,ij->i", d, d) / a.shape[1]
 
     def gradient(self, a, Y, scale):
@@ -130,6 +134,20 @@ class CategoricalCrossEntropy(Loss):
         grad -= Y
         grad *= scale
         return grad
+
+    def value_and_gradient(self, z, Y, sample_weight=None):
+        # The value and the gradient share the shifted logits and their exponentials: half the calls of
+        # per_sample + gradient, the same arithmetic. z itself is left alone (fit reads it for accuracy).
+        shifted = z - z.max(axis=1, keepdims=True)
+        grad = np.exp(shifted)
+        total = grad.sum(axis=1, keepdims=True)
+        y_sum = Y.sum(axis=1, keepdims=True)
+        rows = np.log(total[:, 0]) * y_sum[:, 0] - np.einsum("ij,ij->i", shifted, Y)
+        grad /= total
+        grad *= y_sum
+        grad -= Y
+        grad *= _row_scale(z.shape[0], z.dtype, sample_weight)
+        return _batch_mean(rows, sample_weight), grad
 
 
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (HalfSSE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy)}
