@@ -227,7 +227,7 @@ def _step_sizes(diagnostics: list[dict], loss: list[float], n: int) -> list[Find
             Finding(
                 "large_steps",
                 f"layer {i + 1}: each step changes the weights by {_pct(largest)} of their size — "
-                "learning rate too high: lower it (a healthy step is about 0.1 %)",
+                "learning rate too high (or initial weights too small): lower it; a healthy step is about 0.1 %",
                 layer=i + 1,
             )
         ]

@@ -114,3 +114,14 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path
         raise ValueError(f"plot file {str(path)!r} needs one of the suffixes {['.' + a for a in allowed]}")
     # The temp file's suffix is ".tmp", so the format must be named explicitly.
     return atomic_write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+
+
+# The report's figures live in their own module (which uses the helpers above); re-exported so that
+# every figure is reachable as bprop.plot.<name>. Imported last: that module imports from this one.
+from .plot_diagnostics import architecture as architecture  # noqa: E402
+from .plot_diagnostics import confusion_matrix as confusion_matrix  # noqa: E402
+from .plot_diagnostics import decision_boundary as decision_boundary  # noqa: E402
+from .plot_diagnostics import gradient_curves as gradient_curves  # noqa: E402
+from .plot_diagnostics import predicted_vs_true as predicted_vs_true  # noqa: E402
+
+__all__ += ["architecture", "confusion_matrix", "decision_boundary", "gradient_curves", "predicted_vs_true"]
