@@ -16,3 +16,12 @@ def worked_example() -> dict:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+# Hypothesis: a small, deterministic profile so the fuzz tests stay within the suite's time budget.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "bprop", max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("bprop")
