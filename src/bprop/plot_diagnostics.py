@@ -7,13 +7,13 @@ re-exported by :mod:`bprop.plot`. Needs matplotlib (``cli`` extra).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .dropout import Dropout
 from .layers import Dense
-from .plot import _field, _new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -21,6 +21,21 @@ if TYPE_CHECKING:
     from .network import Sequential
 
 __all__ = ["architecture", "gradient_curves", "confusion_matrix", "predicted_vs_true", "decision_boundary"]
+
+
+def _field(history: Any, name: str, default: Any = None) -> Any:
+    return history.get(name, default) if isinstance(history, Mapping) else getattr(history, name, default)
+
+
+def _new_figure(n_panels: int) -> Figure:
+    # Not imported from bprop.plot: that module re-exports this one, so importing it here would be circular.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4 * n_panels, 4.4), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)  # attaches itself: savefig then works headless
+    return fig
+
 
 _LAYER_COLOURS = {"relu": "#4c9be8", "leaky_relu": "#4c9be8", "sigmoid": "#f0a04b", "tanh": "#e8c547"}
 
