@@ -34,6 +34,8 @@ __version__ = "0.1.0"
 
 # Model files need safetensors (the ``cli`` extra): import it on first use so ``import bprop`` needs numpy only.
 _LAZY = {"save": "io", "load": "io", "Model": "io"}
+# The scikit-learn estimators need the ``sklearn`` extra: same lazy import.
+_LAZY |= {"MLPClassifier": "estimators", "MLPRegressor": "estimators"}
 
 
 def __getattr__(name: str):
