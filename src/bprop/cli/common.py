@@ -19,6 +19,21 @@ def notice(message: str) -> None:
     print(f"notice: {message}", file=sys.stderr)
 
 
+def warn(message: str) -> None:
+    print(f"warning: {' '.join(message.split())}", file=sys.stderr)
+
+
+def json_safe(value):
+    """``value`` with every NaN or infinite float replaced by None (model files hold strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def positive_int(name: str, text: str) -> int:
     try:
         value = int(text)
@@ -27,6 +42,13 @@ def positive_int(name: str, text: str) -> int:
     if value < 1:
         raise CliError(f"{name} must be at least 1, got {value}")
     return value
+
+
+def number(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise CliError(f"{name} must be a number, got {text!r}") from None
 
 
 def positive_float(name: str, text: str) -> float:

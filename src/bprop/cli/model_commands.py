@@ -130,5 +130,6 @@ def run_info(args) -> int:
             f"best epoch {summary['best_epoch']}, {summary['seconds']} s"
         )
         for part, values in summary.get("scores", {}).items():
-            print(f"  {part:<6} " + ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+            shown = ", ".join(f"{k} {'n/a' if v is None else format(v, '.4f')}" for k, v in values.items())
+            print(f"  {part:<6} {shown}")
     return 0

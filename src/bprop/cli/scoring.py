@@ -6,6 +6,7 @@ import numpy as np
 
 from ..network import Sequential
 from ..training import evaluate
+from .common import CliError
 
 
 def loss_for(task: str) -> str:
@@ -27,6 +28,25 @@ def scores(net: Sequential, target, X: np.ndarray, Y: np.ndarray) -> dict[str, f
     total = float(((true - true.mean()) ** 2).sum())
     r2 = 1.0 - float((error**2).sum()) / total if total > 0 else float("nan")
     return {"loss": loss, "mse": float((error**2).mean()), "mae": float(np.abs(error).mean()), "r2": r2}
+
+
+def checked_scores(net: Sequential, target, prepared) -> dict[str, dict[str, float]]:
+    """Scores of a freshly trained network on the train / val / test parts of ``prepared``.
+
+    Refuses (so that no model file is written) when the network's loss is not finite: training diverged.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        results = {
+            part: scores(net, target, getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}"))
+            for part in ("train", "val", "test")
+        }
+    bad = [part for part, values in results.items() if not np.isfinite(values["loss"])]
+    if bad:
+        raise CliError(
+            f"training diverged: the trained network's {bad[0]} loss is not finite, so no model was written; "
+            "lower --lr (e.g. by 10x) or use --optimizer adam"
+        )
+    return results
 
 
 def headline(task: str) -> str:

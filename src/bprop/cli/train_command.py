@@ -10,8 +10,20 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 from ..optimizers import OPTIMIZERS
-from .common import CliError, fraction, input_file, layer_sizes, notice, output_path, positive_float, positive_int
-from .scoring import headline, loss_for, scores
+from .common import (
+    CliError,
+    fraction,
+    input_file,
+    json_safe,
+    layer_sizes,
+    notice,
+    number,
+    output_path,
+    positive_float,
+    positive_int,
+    warn,
+)
+from .scoring import checked_scores, headline, loss_for
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
 
@@ -54,10 +66,10 @@ def _settings(args) -> dict:
     except ValueError:
         raise CliError(f"--seed must be a whole number, got {seed!r}") from None
     lr = None if args.lr is None else positive_float("--lr", args.lr)
-    dropout = float(args.dropout) if args.dropout not in ("0", "0.0") else 0.0
+    dropout = number("--dropout", args.dropout)
     if not 0 <= dropout < 1:
         raise CliError(f"--dropout must be in [0, 1), got {args.dropout!r}")
-    l2 = float(args.l2)
+    l2 = number("--l2", args.l2)
     if not l2 >= 0:
         raise CliError(f"--l2 must be >= 0, got {args.l2!r}")
     val, test = fraction("--val-split", args.val_split), fraction("--test-split", args.test_split)
@@ -159,11 +171,8 @@ def run(args) -> int:
         )
     seconds = time.perf_counter() - started
     for warning in caught:
-        print(f"warning: {warning.message}")
-    results = {
-        part: scores(net, target, getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}"))
-        for part in ("train", "val", "test")
-    }
+        warn(str(warning.message))
+    results = checked_scores(net, target, prepared)
     summary = {
         "epochs": history.epochs,
         "stop_reason": history.stop_reason,
@@ -175,7 +184,7 @@ def run(args) -> int:
     model = io.Model(
         net,
         preprocessing=prepared.encoder.to_dict(),
-        training={"settings": settings, "summary": summary, "history": history.to_dict()},
+        training=json_safe({"settings": settings, "summary": summary, "history": history.to_dict()}),
     )
     io.save(model, out)
     if plot is not None:
