@@ -16,11 +16,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .preprocessing import Preprocessor, TransformReport
+from .splits import Split, split_indices
 from .targets import TargetEncoder, detect_task
 
 if TYPE_CHECKING:
@@ -95,82 +96,6 @@ def split_target(table: pd.DataFrame, target: str | None = None) -> tuple[pd.Dat
     elif target not in table.columns:
         raise ValueError(f"unknown target column {target!r}; the columns are: {', '.join(columns)}")
     return table.drop(columns=[target]), table[target]
-
-
-class Split(NamedTuple):
-    """Row indices (sorted, int64) of the three parts."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-
-def _check_fraction(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _allocate(sizes: np.ndarray, total: int) -> np.ndarray:
-    """Split ``total`` over groups proportionally to ``sizes`` (largest remainder), leaving each group ≥ 1 member."""
-    if total == 0:
-        return np.zeros_like(sizes)
-    quota = sizes * (total / sizes.sum())
-    counts = np.minimum(np.floor(quota).astype(np.int64), sizes - 1)
-    # Hand the rounding remainder to the groups whose quota was cut most, if they can spare a member.
-    for g in np.argsort(-(quota - counts), kind="stable"):
-        if counts.sum() >= total:
-            break
-        if counts[g] < sizes[g] - 1:
-            counts[g] += 1
-    return counts
-
-
-def split_indices(
-    labels: np.ndarray | int,
-    *,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    rng: np.random.Generator,
-    stratify: bool = True,
-) -> Split:
-    """Random train / validation / test split of row indices.
-
-    Args:
-        labels: class index per row (for stratification) or the number of rows.
-        val_fraction, test_fraction: shares of the rows, each in [0, 1) with sum < 1; rounded to whole
-            rows, at least one row for a fraction above 0.
-        rng: the ``numpy.random.Generator`` that shuffles.
-        stratify: keep class proportions in every part (needs labels); each class keeps ≥ 1 training row.
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a numpy.random.Generator, got {type(rng).__name__}; use np.random.default_rng(seed)"
-        )
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    test_fraction = _check_fraction("test_fraction", test_fraction)
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"val_fraction + test_fraction must be below 1, got {val_fraction} + {test_fraction}")
-    codes = None if isinstance(labels, (int, np.integer)) else np.asarray(labels)
-    n = int(labels) if codes is None else len(codes)
-    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
-    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
-    if n - n_test - n_val < 1:
-        raise ValueError(f"{n} rows are too few for val_fraction={val_fraction} and test_fraction={test_fraction}")
-    order = rng.permutation(n)
-    if codes is None or not stratify:
-        parts = (order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test])
-        return Split(*(np.sort(p) for p in parts))
-    classes, sizes = np.unique(codes, return_counts=True)
-    test_counts = _allocate(sizes, n_test)
-    val_counts = _allocate(sizes - test_counts, n_val)
-    train, val, test = [], [], []
-    for c, n_te, n_va in zip(classes, test_counts, val_counts):
-        members = order[codes[order] == c]  # already in random order
-        test.append(members[:n_te])
-        val.append(members[n_te : n_te + n_va])
-        train.append(members[n_te + n_va :])
-    return Split(*(np.sort(np.concatenate(p)).astype(np.int64) for p in (train, val, test)))
 
 
 @dataclass
