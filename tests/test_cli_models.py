@@ -1,0 +1,195 @@
+"""``bprop evaluate``, ``predict`` and ``info`` on model files written by ``bprop train``."""
+
+import contextlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bprop
+import bprop.io
+from bprop.cli import main
+from bprop.data import TableEncoder
+from cli_support import FAST, mixed_table, regression_table, run, run_process, write_csv
+
+
+def _train(folder, name, text, *flags):
+    data = write_csv(folder / f"{name}.csv", text)
+    model = folder / f"{name}.safetensors"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(["train", str(data), *FAST, "--layers", "8", "--out", str(model), *flags])
+    assert code == 0, err.getvalue()
+    return model, data
+
+
+@pytest.fixture(scope="module")
+def pets(tmp_path_factory):
+    """A classifier on string labels, a string feature and gaps: (model file, its training CSV)."""
+    return _train(tmp_path_factory.mktemp("pets"), "pets", mixed_table(), "--epochs", "30")
+
+
+@pytest.fixture(scope="module")
+def house(tmp_path_factory):
+    return _train(tmp_path_factory.mktemp("house"), "house", regression_table(), "--task", "regression")
+
+
+def _encoded(model_path, table):
+    model = bprop.load(model_path)
+    X, Y, _ = TableEncoder.from_dict(model.preprocessing).transform(table)
+    return model, X, Y
+
+
+def test_evaluate_classification_json(pets, tmp_path, capsys):
+    model, _ = pets
+    # Fresh rows from the same rule, with gaps and a string feature.
+    data = write_csv(tmp_path / "new.csv", mixed_table(40, seed=7))
+    code, out, err = run(capsys, "evaluate", model, data, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert set(report) == {"task", "n_samples", "accuracy", "log_loss"}
+    assert report["task"] == "classification" and report["n_samples"] == 40
+    assert err.startswith("notice: imputed ") and len(err.splitlines()) == 1
+    # The accuracy is the share of predict's labels that are right; the log loss is the mean cross-entropy.
+    code, predictions, _ = run(capsys, "predict", model, data, "--proba")
+    assert code == 0
+    predicted = pd.read_csv(io.StringIO(predictions))
+    truth = pd.read_csv(data)["kind"]
+    assert report["accuracy"] == pytest.approx(float((predicted["kind"] == truth).mean()), abs=1e-12)
+    p_true = np.where(truth == "cat", predicted["proba_cat"], predicted["proba_dog"])
+    assert report["log_loss"] == pytest.approx(float(-np.log(p_true).mean()), rel=1e-5)
+    assert report["accuracy"] > 0.6  # better than guessing: the stored preprocessing is applied right
+
+
+def test_evaluate_text_output(pets, capsys):
+    model, data = pets
+    code, out, err = run(capsys, "evaluate", model, data)
+    assert code == 0
+    assert out.splitlines()[0] == "classification on 60 rows"
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["accuracy", "log_loss"]
+
+
+def test_evaluate_and_predict_regression(house, tmp_path, capsys):
+    model, _ = house
+    data = write_csv(tmp_path / "new.csv", regression_table(30, seed=5))
+    code, out, err = run(capsys, "evaluate", model, data, "--json")
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert set(report) == {"task", "n_samples", "mse", "mae", "r2"}
+    assert report["task"] == "regression" and report["n_samples"] == 30
+    code, out, _ = run(capsys, "predict", model, data)
+    predicted = pd.read_csv(io.StringIO(out))["price"].to_numpy()
+    truth = pd.read_csv(data)["price"].to_numpy()
+    assert report["mse"] == pytest.approx(float(((predicted - truth) ** 2).mean()), rel=1e-6)
+    assert report["mae"] == pytest.approx(float(np.abs(predicted - truth).mean()), rel=1e-6)
+    r2 = 1 - ((predicted - truth) ** 2).sum() / ((truth - truth.mean()) ** 2).sum()
+    assert report["r2"] == pytest.approx(float(r2), rel=1e-6)
+    code, _, err = run(capsys, "predict", model, data, "--proba")
+    assert code == 2 and err.startswith("error: --proba needs a classification model")
+
+
+def test_predict_writes_original_labels_to_stdout_or_file(pets, tmp_path, capsys):
+    model, _ = pets
+    # No target column, columns in another order: prediction needs only the features, matched by name.
+    rows = pd.read_csv(io.StringIO(mixed_table(12, seed=3)))[["colour", "x2", "x1"]]
+    data = tmp_path / "rows.csv"
+    rows.to_csv(data, index=False)
+    code, out, err = run(capsys, "predict", model, data)
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(out))
+    assert list(frame.columns) == ["kind"] and len(frame) == 12
+    assert set(frame["kind"]) <= {"cat", "dog"}
+
+    target = tmp_path / "preds.csv"
+    code, out2, err = run(capsys, "predict", model, data, "--out", target, "--proba")
+    assert code == 0 and out2 == ""
+    assert err.splitlines()[-1] == f"12 predictions written to {target}"
+    written = pd.read_csv(target)
+    assert list(written.columns) == ["kind", "proba_cat", "proba_dog"]
+    assert written["kind"].tolist() == frame["kind"].tolist()
+    np.testing.assert_allclose(written[["proba_cat", "proba_dog"]].sum(axis=1), 1.0, atol=1e-6)
+    best = np.where(written["proba_cat"] >= written["proba_dog"], "cat", "dog")
+    assert written["kind"].tolist() == best.tolist()
+
+
+def test_predict_ignores_extra_columns_with_a_notice(pets, tmp_path, capsys):
+    model, data = pets
+    table = pd.read_csv(data)
+    table["comment"] = "x"
+    extra = tmp_path / "extra.csv"
+    table.to_csv(extra, index=False)
+    code, with_extra, err = run(capsys, "predict", model, extra)
+    assert code == 0
+    assert "notice: ignored 1 column(s) not used by the model: ['comment']" in err.splitlines()
+    _, plain, _ = run(capsys, "predict", model, data)
+    assert with_extra == plain
+
+
+def test_round_trip_train_save_load_predict(tmp_path, monkeypatch, capsys):
+    """predict on the saved file gives exactly what the network in memory gave before it was saved."""
+    saved = []
+    real_save = bprop.io.save
+
+    def capture(model, path, **kw):
+        saved.append(model)  # the trained network in memory, as it is handed to save
+        return real_save(model, path, **kw)
+
+    monkeypatch.setattr(bprop.io, "save", capture)
+    data = write_csv(tmp_path / "pets.csv", mixed_table())
+    model_file = tmp_path / "m.safetensors"
+    code, _, err = run(capsys, "train", data, *FAST, "--layers", "6", "--out", model_file)
+    assert code == 0, err
+    (model_obj,) = saved
+    net = model_obj.net
+    table = pd.read_csv(data)
+    encoder = TableEncoder.from_dict(model_obj.preprocessing)
+    X, _, _ = encoder.transform(table)
+    before = net.forward(X).copy()
+
+    loaded = bprop.load(model_file)
+    assert np.array_equal(loaded.net.forward(X), before)  # bit-identical
+
+    code, out, _ = run(capsys, "predict", model_file, data, "--proba")
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(out))
+    assert frame["kind"].tolist() == encoder.target.inverse_transform(before).tolist()
+    # The CSV holds float64 text that reads back to the very same numbers.
+    assert np.array_equal(frame[["proba_cat", "proba_dog"]].to_numpy(), before.astype(np.float64))
+
+
+def test_info_shows_architecture_preprocessing_summary_and_version(pets, capsys):
+    model, _ = pets
+    code, out, err = run(capsys, "info", model)
+    assert code == 0 and err == ""
+    stored = bprop.load(model)
+    summary = stored.training["summary"]
+    assert f"format version {bprop.io.FORMAT_VERSION}, written by bprop {bprop.__version__}" in out
+    assert f"network: {stored.net.n_parameters():,} parameters, float32" in out
+    assert "Dense(5, 8" in out and "Dense(8, 2" in out
+    assert "target: 'kind', classification, classes ['cat', 'dog']" in out
+    assert "features: 3 columns → 5 inputs" in out
+    assert "training settings: " in out and "layers=[8]" in out and "epochs=30" in out
+    assert f"training: {summary['epochs']} epochs, stopped by {summary['stop_reason']}" in out
+    assert f"accuracy {summary['scores']['test']['accuracy']:.4f}" in out
+
+
+def test_gradcheck_of_a_model_on_its_data(pets, capsys):
+    model, data = pets
+    code, out, err = run(capsys, "gradcheck", model, data, "--rows", "8")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("layer 1: max relative error ") and lines[1].startswith("layer 2: max relative error ")
+    assert lines[-1].startswith("gradient check passed")
+    for line in lines[:2]:
+        assert float(line.rsplit(" ", 1)[1]) < 1e-4
+
+
+def test_predict_and_info_in_real_processes(pets, tmp_path):
+    model, data = pets
+    done = run_process("predict", model, data, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "kind" and len(done.stdout.splitlines()) == 61
+    done = run_process("info", model, cwd=tmp_path)
+    assert done.returncode == 0 and "format version" in done.stdout
+    assert list(tmp_path.iterdir()) == []
