@@ -129,6 +129,8 @@ def render_report(
     history_dict = history.to_dict() if isinstance(history, History) else dict(history)
     if not history_dict.get("loss"):
         raise ValueError("history has no finished epoch; train for at least one epoch before writing a report")
+    # Checked before any figure is drawn, so a mistake costs no rendering time.
+    evaluation = None if X is None else _check_evaluation(net, X, y, task, class_names)
     sections: list[tuple[str, str, str]] = []  # (id, heading, body)
     sections.append(("findings", "Findings", _findings_html(history_dict)))
     sections.append(("data", "Data", _table(data_summary)))
@@ -144,8 +146,8 @@ def render_report(
     else:
         note = "Not recorded: train with <code>fit(..., diagnostics=True)</code> to see per-layer gradients."
         sections.append(("gradients", "Gradients per layer", f'<p class="note">{note}</p>'))
-    if X is not None:
-        sections += _evaluation(net, X, y, task, class_names, feature_names, evaluated_on)
+    if evaluation is not None:
+        sections += _evaluation(net, X, *evaluation, feature_names, evaluated_on)
     nav = " ".join(f'<a href="#{sid}">{html.escape(heading)}</a>' for sid, heading, _ in sections)
     body = "\n".join(f'<section id="{sid}">\n<h2>{html.escape(h)}</h2>\n{b}\n</section>' for sid, h, b in sections)
     summary = html.escape(History.from_dict(history_dict).summary())
@@ -230,25 +232,34 @@ def _resolve_task(net: Sequential, y: np.ndarray, task: str | None) -> str:
     return "regression"
 
 
-def _evaluation(net, X, y, task, class_names, feature_names, evaluated_on) -> list[tuple[str, str, str]]:
+def _check_evaluation(net, X, y, task, class_names) -> tuple[str, np.ndarray, list]:
+    """(task, targets or class indices, class names) after checking that they fit ``X`` and ``net``."""
     y = np.asarray(y)
     if y.shape[0] != np.shape(X)[0]:
         raise ValueError(f"X has {np.shape(X)[0]} rows but y has {y.shape[0]}; give the targets of X")
     task = _resolve_task(net, y, task)
-    where = f'<p class="note">On {html.escape(evaluated_on)} ({y.shape[0]:,} examples).</p>'
     if task == "regression":
-        fig = plot_diagnostics.predicted_vs_true(y, net.forward(X))
-        return [("evaluation", "Predicted vs true", _figure(fig, "predicted vs true values") + where)]
+        return task, y, []
     labels = y.argmax(axis=1) if y.ndim == 2 and y.shape[1] > 1 else y.ravel().astype(np.int64)
-    predicted = plot_diagnostics.predict_classes(net, X)
     n_classes = max(net.n_outputs, 2)
     names = list(class_names) if class_names is not None else list(range(n_classes))
     if len(names) != n_classes:
         raise ValueError(f"class_names has {len(names)} names but the network predicts {n_classes} classes")
-    fig = plot_diagnostics.confusion_matrix([names[i] for i in labels], [names[i] for i in predicted], labels=names)
+    if labels.size and not (0 <= labels.min() and labels.max() < n_classes):
+        raise ValueError(f"y must hold class indices 0…{n_classes - 1} (or one-hot rows) for classification")
+    return task, labels, names
+
+
+def _evaluation(net, X, task, y, names, feature_names, evaluated_on) -> list[tuple[str, str, str]]:
+    where = f'<p class="note">On {html.escape(evaluated_on)} ({y.shape[0]:,} examples).</p>'
+    if task == "regression":
+        fig = plot_diagnostics.predicted_vs_true(y, net.forward(X))
+        return [("evaluation", "Predicted vs true", _figure(fig, "predicted vs true values") + where)]
+    predicted = plot_diagnostics.predict_classes(net, X)
+    fig = plot_diagnostics.confusion_matrix([names[i] for i in y], [names[i] for i in predicted], labels=names)
     sections = [("evaluation", "Confusion matrix", _figure(fig, "confusion matrix") + where)]
     if net.n_inputs == 2:
         names2 = list(feature_names) if feature_names is not None else None
-        boundary = plot_diagnostics.decision_boundary(net, X, labels, feature_names=names2)
+        boundary = plot_diagnostics.decision_boundary(net, X, y, feature_names=names2)
         sections.append(("boundary", "Decision boundary", _figure(boundary, "decision boundary") + where))
     return sections
