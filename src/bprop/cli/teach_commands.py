@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from .common import CliError, input_file, output_path, positive_int
+
+SPEC_EXAMPLE = """\
+a spec (JSON) for --spec; W of each layer has shape (inputs, units), "frozen" lists parameters held fixed:
+  {"sizes": [2, 3, 1], "activations": ["tanh", "identity"],
+   "weights": [[[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]], [[0.7], [-0.8], [0.9]]],
+   "biases": [[0.01, 0.02, 0.03], [0.05]], "frozen": [[], []],
+   "inputs": [[0.5, -1.0]], "targets": [[0.25]], "learning_rate": 0.1, "loss": "half_sse"}
+"""
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "explain",
         help="print every number of one backpropagation step (the classic 2-2-2 example by default)",
+        epilog=SPEC_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--spec", help="JSON spec of a small network (sizes, weights, biases, activations, inputs, …)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
@@ -38,16 +49,31 @@ def _read_spec(text: str | None) -> dict:
         raise CliError(f"--spec {text!r} is not valid JSON ({exc}); see 'bprop explain --help'") from None
 
 
+def _spec_network(text: str | None):
+    """``network_from_spec`` of the spec file ``text`` (None: the article's), any flaw as one CliError."""
+    from ..explain import network_from_spec
+
+    spec = _read_spec(text)
+    try:
+        return network_from_spec(spec)
+    except (KeyError, TypeError, IndexError) as exc:
+        raise CliError(
+            f"--spec {text!r} is malformed ({exc!r}); compare it with the example in 'bprop explain --help'"
+        ) from None
+    except ValueError as exc:
+        raise CliError(f"--spec {text!r}: {exc}") from None
+
+
 def run_explain(args) -> int:
-    from ..explain import explain_step, format_text, network_from_spec
+    from ..explain import explain_step, format_text
 
     steps = 0 if args.steps is None else positive_int("--steps", args.steps)
     plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
+    net, X, Y, learning_rate, loss = _spec_network(args.spec)
     try:
-        net, X, Y, learning_rate, loss = network_from_spec(_read_spec(args.spec))
-    except (KeyError, TypeError, IndexError) as exc:
-        raise CliError(f"the spec is malformed ({exc!r}); compare it with the example in the README") from None
-    report = explain_step(net, X, Y, loss=loss, learning_rate=learning_rate, steps=steps)
+        report = explain_step(net, X, Y, loss=loss, learning_rate=learning_rate, steps=steps)
+    except ValueError as exc:
+        raise CliError(f"--spec {args.spec!r}: {exc}") from None
     print(json.dumps(report, indent=2) if args.json else format_text(report))
     if plot is not None:
         from ..plot import save_figure
@@ -65,9 +91,7 @@ def run_gradcheck(args) -> int:
     if args.spec is not None:
         if args.model or args.data:
             raise CliError("give either --spec or MODEL DATA, not both")
-        from ..explain import network_from_spec
-
-        net, X, Y, _, loss = network_from_spec(_read_spec(args.spec))
+        net, X, Y, _, loss = _spec_network(args.spec)
     elif args.model and args.data:
         from ..data import read_csv
         from .model_commands import _features, _load
