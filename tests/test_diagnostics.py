@@ -161,8 +161,9 @@ def test_tiny_learning_rate_stalls(digits):
 def test_big_net_on_tiny_data_overfits(digits):
     X, Y, _ = digits
     _, history = train(
-        X[:100], Y[:100], [64, 128, 10], "tanh", 0.01, optimizer="adam", epochs=80, batch_size=32, validation_split=0.5
-    )
+        X[:60], Y[:60], [64, 256, 10], "tanh", 0.01, optimizer="adam", epochs=100, batch_size=16,
+        validation_data=(X[1000:1300], Y[1000:1300]),
+    )  # fmt: skip
     (finding,) = findings(history)
     assert finding.kind == "overfitting"
     assert finding.message.startswith("training accuracy 100 %, validation accuracy down from")

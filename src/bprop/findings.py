@@ -257,7 +257,7 @@ def _overfitting(history: Any, loss: list[float]) -> list[Finding]:
     metric = _field(history, "metric") or []
     val_metric = _field(history, "val_metric") or []
     lead = f"training {name} {_pct(metric[-1])}, " if name and metric else "training loss still falling, "
-    if name and len(val_metric) == len(val) and val_metric[-1] < max(val_metric):
+    if name and len(val_metric) == len(val) and _pct(val_metric[-1]) != _pct(max(val_metric)):
         lead += f"validation {name} down from {_pct(max(val_metric))} to {_pct(val_metric[-1])}, "
     return [
         Finding(
