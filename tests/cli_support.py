@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -53,11 +55,15 @@ def assert_one_error(code: int, out: str, err: str, *fragments: str) -> str:
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` (relative name → SHA-256 of its bytes)."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    return {str(p.relative_to(folder)): _digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+_REAL_OPEN = io.open  # tests may make open() refuse a file; the snapshot must still read it
+
+
+def _digest(path: Path) -> str:
+    with _REAL_OPEN(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -103,3 +109,13 @@ def table_rows(out: str) -> dict[str, tuple[float, float]]:
         if len(parts) == 3 and parts[0] in ("train", "validation", "test"):
             rows[parts[0]] = (float(parts[1]), float(parts[2]))
     return rows
+
+
+def train_model(folder: Path, name: str, text: str, *flags: str) -> tuple[Path, Path]:
+    """Write ``text`` to ``folder/name.csv`` and train a small model on it: (model file, CSV)."""
+    data = write_csv(folder / f"{name}.csv", text)
+    model = folder / f"{name}.safetensors"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(["train", str(data), *FAST, "--layers", "8", "--out", str(model), *flags])
+    assert code == 0, err.getvalue()
+    return model, data

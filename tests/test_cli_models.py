@@ -1,6 +1,5 @@
 """``bprop evaluate``, ``predict`` and ``info`` on model files written by ``bprop train``."""
 
-import contextlib
 import io
 import json
 
@@ -10,29 +9,19 @@ import pytest
 
 import bprop
 import bprop.io
-from bprop.cli import main
 from bprop.data import TableEncoder
-from cli_support import FAST, mixed_table, regression_table, run, run_process, write_csv
-
-
-def _train(folder, name, text, *flags):
-    data = write_csv(folder / f"{name}.csv", text)
-    model = folder / f"{name}.safetensors"
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
-        code = main(["train", str(data), *FAST, "--layers", "8", "--out", str(model), *flags])
-    assert code == 0, err.getvalue()
-    return model, data
+from cli_support import FAST, mixed_table, regression_table, run, run_process, train_model, write_csv
 
 
 @pytest.fixture(scope="module")
 def pets(tmp_path_factory):
     """A classifier on string labels, a string feature and gaps: (model file, its training CSV)."""
-    return _train(tmp_path_factory.mktemp("pets"), "pets", mixed_table(), "--epochs", "30")
+    return train_model(tmp_path_factory.mktemp("pets"), "pets", mixed_table(), "--epochs", "30")
 
 
 @pytest.fixture(scope="module")
 def house(tmp_path_factory):
-    return _train(tmp_path_factory.mktemp("house"), "house", regression_table(), "--task", "regression")
+    return train_model(tmp_path_factory.mktemp("house"), "house", regression_table(), "--task", "regression")
 
 
 def _encoded(model_path, table):

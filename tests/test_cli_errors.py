@@ -1,0 +1,309 @@
+"""Every bad input of issue 5: exit status 2, one ``error: …`` line naming the problem and the fix, no
+traceback, and no file written or overwritten."""
+
+import builtins
+import io
+import json
+import os
+import shutil
+
+import pytest
+
+import bprop
+import bprop.io
+from cli_support import FAST, assert_one_error, mixed_table, run, run_process, snapshot, train_model
+
+PRECIOUS = b"a model the user wants to keep"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A sound classifier (string labels, a string feature) and its training CSV."""
+    return train_model(tmp_path_factory.mktemp("trained"), "pets", mixed_table())
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch, trained):
+    """A working folder holding data files, a sound model, and outputs that must survive any error."""
+    monkeypatch.chdir(tmp_path)
+    model, data = trained
+    shutil.copy(model, tmp_path / "good.safetensors")
+    shutil.copy(data, tmp_path / "pets.csv")
+    (tmp_path / "model.safetensors").write_bytes(PRECIOUS)  # train's default --out
+    (tmp_path / "preds.csv").write_bytes(PRECIOUS)
+    return tmp_path
+
+
+def check(capsys, folder, argv, *fragments):
+    """Run, check the single error line, and that the folder is byte-for-byte as before."""
+    before = snapshot(folder)
+    message = assert_one_error(*run(capsys, *argv), *fragments)
+    assert snapshot(folder) == before
+    return message
+
+
+# -- train: data files ---------------------------------------------------------------------------------
+
+TRAIN_DATA_CASES = {
+    "missing file": ("", ["nope.csv", "not found", "check the path"]),
+    "empty file": (b"", ["empty", "header line"]),
+    "blank lines only": (b"\n\n\n", ["empty", "header line"]),
+    "header only": (b"a,b,y\n", ["no data rows", "add at least one row"]),
+    "binary file": (bytes(range(256)) * 4, ["not a CSV file", "export the table as CSV"]),
+    "not UTF-8 text": ("x,y\n1,caf\xe9\n2,th\xe9\n".encode("latin-1"), ["not a CSV text file", "UTF-8"]),
+    "ragged rows": (b"a,b,y\n1,2,3\n4,5,6,7,8\n", ["not valid CSV", "delimiter"]),
+    "unknown target column": (None, ["unknown target column 'zz'", "x1, x2, colour, kind"]),
+    "one class": (b"a,y\n1,z\n2,z\n3,z\n4,z\n", ["single class 'z'", "at least two classes"]),
+    "non-numeric target for regression": (None, ["'kind' is not numeric", "classification"]),
+    "missing target values": (b"a,y\n1,1\n2,\n3,1\n4,2\n5,2\n6,1\n", ["'y' has 1 missing value", "remove those rows"]),
+    "column entirely empty": (b"a,b,y\n1,,1\n2,,2\n3,,1\n4,,2\n", ["['b']", "entirely empty", "delete"]),
+    "infinite feature": (b"a,y\n1,1\n2,2\ninf,1\n4,2\n5,1\n6,2\n", ["'a' contains infinite values"]),
+}
+
+
+@pytest.mark.parametrize("case", TRAIN_DATA_CASES)
+def test_train_bad_data(work, capsys, case):
+    content, fragments = TRAIN_DATA_CASES[case]
+    extra = []
+    if case == "missing file":
+        path = "nope.csv"
+    elif content is None:
+        path = "pets.csv"
+        extra = ["--target", "zz"] if case == "unknown target column" else ["--task", "regression"]
+    else:
+        path = "bad.csv"
+        (work / path).write_bytes(content)
+    check(capsys, work, ["train", path, *FAST, *extra], *fragments)
+    assert (work / "model.safetensors").read_bytes() == PRECIOUS
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can read a chmod 000 file")
+def test_train_unreadable_file_by_permissions(work, capsys):
+    target = work / "pets.csv"
+    target.chmod(0)
+    try:
+        check(capsys, work, ["train", "pets.csv", *FAST], "cannot read 'pets.csv'", "permission")
+    finally:
+        target.chmod(0o644)
+
+
+def _deny_reading(monkeypatch, name):
+    """Every open() of a file called ``name`` fails as an unreadable file does."""
+    real_open = builtins.open
+
+    def guarded(file, *args, **kwargs):
+        if os.path.basename(os.fspath(file)) == name if isinstance(file, (str, os.PathLike)) else False:
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded)
+    monkeypatch.setattr(io, "open", guarded)
+
+
+def test_train_unreadable_file(work, monkeypatch, capsys):
+    _deny_reading(monkeypatch, "pets.csv")
+    message = check(capsys, work, ["train", "pets.csv", *FAST], "cannot read 'pets.csv'", "Permission denied")
+    assert message.endswith("check the file and its permissions")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "info"])
+def test_unreadable_model_file(work, monkeypatch, capsys, command):
+    _deny_reading(monkeypatch, "good.safetensors")
+    argv = [command, "good.safetensors"] + ([] if command == "info" else ["pets.csv"])
+    check(capsys, work, argv, "cannot read model file 'good.safetensors'", "Permission denied")
+
+
+def test_predict_unreadable_data_file(work, monkeypatch, capsys):
+    _deny_reading(monkeypatch, "pets.csv")
+    check(capsys, work, ["predict", "good.safetensors", "pets.csv", "--out", "preds.csv"], "cannot read 'pets.csv'")
+
+
+# -- train: flags -------------------------------------------------------------------------------------
+
+FLAG_CASES = [
+    (["--layers", "64,x"], ["--layers", "'x'", "64,32"]),
+    (["--layers", "64,0"], ["--layers", "at least 1"]),
+    (["--lr", "-0.1"], ["--lr", "'-0.1'", "above 0"]),
+    (["--lr", "0"], ["--lr", "above 0"]),
+    (["--lr", "fast"], ["--lr", "'fast'", "number"]),
+    (["--lr", "nan"], ["--lr", "above 0"]),
+    (["--batch-size", "0"], ["--batch-size", "at least 1", "got 0"]),
+    (["--batch-size", "3.5"], ["--batch-size", "whole number"]),
+    (["--epochs", "0"], ["--epochs", "at least 1"]),
+    (["--patience", "-2"], ["--patience", "at least 1"]),
+    (["--val-split", "0"], ["--val-split", "between 0 and 1", "'0'"]),
+    (["--val-split", "1.5"], ["--val-split", "between 0 and 1", "'1.5'"]),
+    (["--test-split", "-0.1"], ["--test-split", "between 0 and 1", "'-0.1'"]),
+    (["--test-split", "1"], ["--test-split", "between 0 and 1"]),
+    (["--test-split", "a fifth"], ["--test-split", "fraction"]),
+    (["--val-split", "0.5", "--test-split", "0.5"], ["--val-split + --test-split", "below 1"]),
+    (["--dropout", "1"], ["--dropout", "[0, 1)"]),
+    (["--dropout", "half"], ["--dropout", "'half'", "number"]),
+    (["--l2", "-1"], ["--l2", ">= 0"]),
+    (["--l2", "x"], ["--l2", "number"]),
+    (["--seed", "1.5"], ["--seed", "whole number"]),
+    (["--activation", "swish"], ["--activation", "'swish'", "relu"]),
+    (["--task", "clustering"], ["--task", "'clustering'", "regression"]),
+    (["--optimizer", "lbfgs"], ["--optimizer", "'lbfgs'", "adam"]),
+    (["--out", "model.pkl"], ["--out", ".safetensors"]),
+    (["--out", "no_such_folder/m.safetensors"], ["folder 'no_such_folder' does not exist", "create it"]),
+    (["--plot", "curves.jpg"], ["--plot", ".png"]),
+    (["--bogus"], ["unrecognized arguments: --bogus", "--help"]),
+    (["--epochs"], ["--epochs", "expected one argument", "--help"]),
+]
+
+
+@pytest.mark.parametrize("flags, fragments", FLAG_CASES, ids=[" ".join(f) for f, _ in FLAG_CASES])
+def test_train_malformed_flags(work, capsys, flags, fragments):
+    check(capsys, work, ["train", "pets.csv", "--quiet", *flags], *fragments)
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["frobnicate"], ["invalid choice: 'frobnicate'", "train", "--help"]),
+        ([], ["required: COMMAND", "--help"]),
+        (["evaluate", "good.safetensors"], ["required: data", "bprop evaluate --help"]),
+        (["predict", "--nope", "good.safetensors", "pets.csv"], ["unrecognized arguments: --nope"]),
+        (["info"], ["required: model"]),
+    ],
+)
+def test_usage_errors_are_one_line(work, capsys, argv, fragments):
+    check(capsys, work, argv, *fragments)
+
+
+def test_help_and_version_exit_cleanly(capsys):
+    with pytest.raises(SystemExit) as done:
+        run(capsys, "--version")
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"bprop {bprop.__version__}"
+    with pytest.raises(SystemExit) as done:
+        run(capsys, "train", "--help")
+    assert done.value.code == 0 and "--val-split" in capsys.readouterr().out
+
+
+# -- model files --------------------------------------------------------------------------------------
+
+
+def _newer_format(source, target):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(str(source), "np") as f:
+        document = json.loads(f.metadata()["bprop"])
+    document["format_version"] = bprop.io.FORMAT_VERSION + 1
+    save_file(load_file(str(source)), str(target), metadata={"bprop": json.dumps(document)})
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    data = bytearray(data)
+    for i in range(at, at + 4):
+        data[i] ^= 0xFF
+    return bytes(data)
+
+
+def _make_model_file(case, good, target):
+    data = good.read_bytes()
+    header = 8 + int.from_bytes(data[:8], "little")
+    if case == "truncated":
+        target.write_bytes(data[: len(data) // 2])
+    elif case == "truncated to a few bytes":
+        target.write_bytes(data[:5])
+    elif case == "corrupted weights":
+        target.write_bytes(_flip(data, len(data) - 16))
+    elif case == "corrupted header":
+        target.write_bytes(_flip(data, header // 2))
+    elif case == "newer format version":
+        _newer_format(good, target)
+    elif case == "a CSV given as model":
+        target.write_bytes(b"x1,x2\n1,2\n")
+    elif case == "no bprop metadata":
+        from safetensors.numpy import load_file, save_file
+
+        save_file(load_file(str(good)), str(target))
+
+
+MODEL_CASES = {
+    "missing": ["'gone.safetensors' not found", "check the path"],
+    "truncated": ["truncated", "train the model again"],
+    "truncated to a few bytes": ["truncated or not a model file"],
+    "corrupted weights": ["corrupted", "checksum", "train the model again"],
+    "corrupted header": ["not a bprop model file"],
+    "newer format version": [f"format version {bprop.io.FORMAT_VERSION + 1}", "newer", "upgrade bprop"],
+    "a CSV given as model": ["not a bprop model file"],
+    "no bprop metadata": ["without bprop metadata", "bprop train"],
+}
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "info", "gradcheck"])
+@pytest.mark.parametrize("case", MODEL_CASES)
+def test_bad_model_files(work, capsys, case, command):
+    name = "gone.safetensors" if case == "missing" else "bad.safetensors"
+    _make_model_file(case, work / "good.safetensors", work / name)
+    argv = {
+        "evaluate": ["evaluate", name, "pets.csv", "--json"],
+        "predict": ["predict", name, "pets.csv", "--out", "preds.csv"],
+        "info": ["info", name],
+        "gradcheck": ["gradcheck", name, "pets.csv"],
+    }[command]
+    check(capsys, work, argv, *MODEL_CASES[case])
+    assert (work / "preds.csv").read_bytes() == PRECIOUS
+
+
+def test_model_without_preprocessing(work, capsys):
+    bprop.save(bprop.mlp([5, 2], seed=0), work / "bare.safetensors")
+    check(capsys, work, ["predict", "bare.safetensors", "pets.csv"], "no stored preprocessing", "bprop train")
+    code, out, err = run(capsys, "info", "bare.safetensors")  # info still describes it
+    assert code == 0 and "Dense(5, 2" in out
+
+
+# -- predict / evaluate: data that does not fit the model ----------------------------------------------
+
+
+def test_predict_missing_feature_column_is_named(work, capsys):
+    (work / "rows.csv").write_text("x1,colour\n0.5,red\n")
+    message = check(capsys, work, ["predict", "good.safetensors", "rows.csv", "--out", "preds.csv"], "['x2']")
+    assert "missing feature column" in message and "trained on columns ['x1', 'x2', 'colour']" in message
+    assert (work / "preds.csv").read_bytes() == PRECIOUS
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("x1,x2,colour\n0.1,0.2,red\n", ["no target column 'kind'", "labelled rows"]),
+        ("x1,x2,colour,kind\n0.1,0.2,red,cat\n0.3,0.1,blue,fox\n", ["'fox'", "not trained on", "['cat', 'dog']"]),
+        ("x1,x2,colour,kind\n0.1,0.2,red,cat\n0.3,0.1,blue,\n", ["'kind' has 1 missing value"]),
+        ("x1,x2,colour,kind\n0.1,oops,red,cat\n", ["'x2' was numeric", "'oops'"]),
+    ],
+    ids=["no target", "unseen label", "missing label", "text in a numeric column"],
+)
+def test_evaluate_data_that_does_not_fit(work, capsys, text, fragments):
+    (work / "rows.csv").write_text(text)
+    check(capsys, work, ["evaluate", "good.safetensors", "rows.csv"], *fragments)
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["predict", "good.safetensors", "nope.csv"], ["'nope.csv' not found"]),
+        (["predict", "good.safetensors", "pets.csv", "--out", "preds.txt"], ["--out", ".csv"]),
+        (["predict", "good.safetensors", "pets.csv", "--out", "nowhere/p.csv"], ["folder 'nowhere' does not exist"]),
+        (["evaluate", "good.safetensors", "."], ["is a folder"]),
+        (["gradcheck", "good.safetensors", "pets.csv", "--rows", "0"], ["--rows", "at least 1"]),
+    ],
+)
+def test_predict_evaluate_paths_and_flags(work, capsys, argv, fragments):
+    check(capsys, work, argv, *fragments)
+
+
+def test_errors_from_a_real_process(work):
+    """The console script itself: status 2, one stderr line, nothing written (no traceback even outside pytest)."""
+    before = snapshot(work)
+    for argv, fragment in (
+        (["train", "pets.csv", "--layers", "64,x"], "--layers"),
+        (["train", "pets.csv", "--bogus"], "unrecognized arguments"),
+        (["predict", "good.safetensors", "missing.csv"], "not found"),
+    ):
+        done = run_process(*argv, cwd=work)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and fragment in done.stderr
+    assert snapshot(work) == before
