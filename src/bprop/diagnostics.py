@@ -18,7 +18,8 @@ finished epoch to ``History.diagnostics``. Lists are per Dense layer, numbered f
                         epoch; ``rising_epochs`` how many epochs in a row it has risen.
 ``sampled_batches``     how many steps the gradient, update and saturation figures come from.
 
-Cost: every step, one max-reduction per ReLU layer (for dead units, which must see every example);
+Cost: every step, a max-reduction over the ReLU units not yet seen active in the epoch (dead units
+must be judged on every example; live ones drop out after their first activation);
 on ``samples_per_epoch`` steps only, a copy of each weight matrix before the step and a few norms after.
 The thresholds that turn these numbers into advice live in :mod:`bprop.findings`.
 """
@@ -73,19 +74,21 @@ class Diagnostics(Callback):
         self._saturated = [0] * n
         self._outputs = [0] * n
         self._samples = 0
-        self._max_out: dict[int, np.ndarray] = {}
+        # Per ReLU layer, the units not yet seen active this epoch; None until the epoch's first step.
+        self._unseen: dict[int, np.ndarray | None] = dict.fromkeys(self._relu)
         self._stride = max(1, self._batches_last_epoch // self.samples_per_epoch)
         # The weights before step 1 of the epoch are the weights now.
         self._before = [layer.W.copy() for layer in self._dense] if self._sampled(1) else None
 
     def on_batch_end(self, state: TrainingState) -> None:
         for i in self._relu:
-            out = self._dense[i]._out
-            top = out.max(axis=0)  # a unit is alive in this batch iff its largest output is > 0
-            if i in self._max_out:
-                np.maximum(self._max_out[i], top, out=self._max_out[i])
-            else:
-                self._max_out[i] = top.copy()
+            # Only units not yet seen active are looked at again: in a healthy layer every unit fires in
+            # the first batch, so later steps cost next to nothing.
+            out, unseen = self._dense[i]._out, self._unseen[i]
+            if unseen is None:
+                self._unseen[i] = np.flatnonzero(out.max(axis=0) <= 0)
+            elif unseen.size:
+                self._unseen[i] = unseen[out[:, unseen].max(axis=0) <= 0]
         if self._before is not None:
             self._measure(state)
             self._before = None
@@ -147,9 +150,8 @@ class Diagnostics(Callback):
         return None if "W" in layer.frozen or self._samples == 0 else total / k
 
     def _dead(self, i: int) -> float | None:
-        if i not in self._max_out:
-            return None
-        return float(np.count_nonzero(self._max_out[i] <= 0)) / self._max_out[i].size
+        unseen = self._unseen.get(i)
+        return None if unseen is None else unseen.size / self._dense[i].fan_out
 
     def _saturation(self, i: int) -> float | None:
         return self._saturated[i] / self._outputs[i] if self._outputs[i] else None

@@ -1,0 +1,66 @@
+"""Cost of ``fit(..., diagnostics=True)`` on the reference benchmark of ``shared/BENCHMARK.md``.
+
+    python benchmarks/diagnostics_overhead.py                    # 60,000 samples, 7 epochs per arm
+    python benchmarks/diagnostics_overhead.py --samples 6000     # quick smoke run
+
+784-256(ReLU)-128(ReLU)-10 softmax + cross-entropy, plain SGD 0.01, B=128, float32, random data drawn as
+BENCHMARK.md says. After one warm-up epoch per arm, epochs with and without diagnostics alternate
+(A B, B A, …) so drift of this shared machine hits both alike; the figure is the ratio of the medians.
+Epoch time is read from ``History.time`` so that fit's one-off input checks are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import numpy as np
+
+import bprop
+
+GOAL = 0.05  # issue 8: diagnostics must cost less than 5 % of training time
+
+
+def reference_data(n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_samples, 784), dtype=np.float32)
+    y = rng.integers(0, 10, n_samples)
+    return X, np.eye(10, dtype=np.float32)[y]
+
+
+def epoch_seconds(net: bprop.Sequential, X: np.ndarray, Y: np.ndarray, diagnostics: bool, seed: int) -> float:
+    history = bprop.fit(
+        net, X, Y, loss="cce", optimizer="sgd", learning_rate=0.01, epochs=1, batch_size=128, seed=seed,
+        diagnostics=diagnostics, verbose=0,
+    )  # fmt: skip
+    return history.time[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=60_000, help="rows of random data (default 60000)")
+    parser.add_argument("--epochs", type=int, default=7, help="timed epochs per arm (default 7)")
+    args = parser.parse_args(argv)
+    if args.samples < 128 or args.epochs < 1:
+        parser.error("--samples must be >= 128 and --epochs >= 1")
+    X, Y = reference_data(args.samples)
+    nets = {arm: bprop.mlp([784, 256, 128, 10], "relu", "softmax", seed=0) for arm in (False, True)}
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for arm in (False, True):
+        epoch_seconds(nets[arm], X, Y, arm, seed=0)  # warm-up: caches, BLAS threads, buffers
+    for k in range(args.epochs):
+        for arm in (False, True) if k % 2 == 0 else (True, False):
+            times[arm].append(epoch_seconds(nets[arm], X, Y, arm, seed=k + 1))
+    plain, with_diag = statistics.median(times[False]), statistics.median(times[True])
+    overhead = with_diag / plain - 1
+    print(f"data: {args.samples:,} x 784 float32, B=128, SGD 0.01, median of {args.epochs} epochs per arm")
+    print(f"without diagnostics: {plain:.3f} s/epoch   with: {with_diag:.3f} s/epoch")
+    print(f"overhead: {100 * overhead:+.1f} % (goal < {100 * GOAL:.0f} %)")
+    print("epochs without:", " ".join(f"{t:.3f}" for t in times[False]))
+    print("epochs with:   ", " ".join(f"{t:.3f}" for t in times[True]))
+    return 0 if overhead < GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
