@@ -129,7 +129,9 @@ def gradient_curves(history: Any) -> Figure:
             ax.plot(epochs, [100 * v for v in values], marker="o", markersize=3, label=label)
         ax.set_ylim(-3, 103)
         ax.set_ylabel("% of units / outputs")
-        ax.set_title("dead ReLU units and saturated outputs")
+        kinds = {label.split(" ")[2] for label, _ in fractions}  # "dead" and/or "saturated"
+        titles = {"dead": "dead ReLU units", "saturated": "saturated sigmoid/tanh outputs"}
+        ax.set_title(" and ".join(titles[k] for k in sorted(kinds)))
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
