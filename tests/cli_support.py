@@ -38,13 +38,18 @@ def run_process(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def assert_one_error(code: int, out: str, err: str, *fragments: str) -> str:
-    """Exit 2, exactly one ``error: …`` line on stderr (containing every fragment), no traceback."""
+def assert_one_error(code: int, out: str, err: str, *fragments: str, alone: bool = True) -> str:
+    """Exit 2, exactly one ``error: …`` line on stderr (containing every fragment), no traceback.
+
+    ``alone``: stderr holds that line only; otherwise one-line notices and warnings may precede it.
+    """
     assert code == 2, (code, out, err)
     lines = err.splitlines()
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, err
     assert "Traceback" not in err and "Traceback" not in out, err
+    if alone:
+        assert lines == errors, err
     # Nothing else on stderr but one-line notices/warnings: no source lines, no stack frames.
     assert all(line.startswith(("error: ", "notice: ", "warning: ")) for line in lines), err
     message = errors[0]
