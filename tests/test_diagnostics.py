@@ -47,7 +47,7 @@ def test_one_record_per_epoch_with_a_value_per_dense_layer(digits):
     assert all(g > 0 for g in last["grad_norm"])
     assert last["sampled_batches"] == 8  # 1,797 rows / 64 = 29 steps, 8 of them sampled
     assert history.diagnostics[0]["sampled_batches"] == 5  # first epoch: steps 1, 2, 4, 8, 16
-    json.dumps(history.to_dict())  # stored with model files: must stay JSON-able
+    json.dumps(history.to_dict(), allow_nan=False)  # stored with model files: must stay strict JSON
 
 
 def test_gradient_norm_matches_the_gradient_of_the_sampled_step():

@@ -99,8 +99,8 @@ class Diagnostics(Callback):
         history = state.history
         self._batches_last_epoch = state.batch
         loss = history.loss[-1] if history.loss else math.nan
-        previous = history.loss[-2] if len(history.loss) >= 2 else math.nan
-        self._rising = self._rising + 1 if loss > previous else 0
+        previous = history.loss[-2] if len(history.loss) >= 2 else None
+        self._rising = self._rising + 1 if previous is not None and loss > previous else 0
         k = max(self._samples, 1)
         history.diagnostics.append(
             {
@@ -115,7 +115,7 @@ class Diagnostics(Callback):
                 "dead_fraction": [self._dead(i) for i in range(len(self._dense))],
                 "saturated_fraction": [self._saturation(i) for i in range(len(self._dense))],
                 "loss": loss,
-                "loss_change": (loss - previous) / abs(previous) if previous else math.nan,
+                "loss_change": (loss - previous) / abs(previous) if previous else None,  # None: strict JSON
                 "rising_epochs": self._rising,
                 "sampled_batches": self._samples,
             }
