@@ -57,6 +57,8 @@ TRAIN_DATA_CASES = {
     "non-numeric target for regression": (None, ["'kind' is not numeric", "classification"]),
     "missing target values": (b"a,y\n1,1\n2,\n3,1\n4,2\n5,2\n6,1\n", ["'y' has 1 missing value", "remove those rows"]),
     "column entirely empty": (b"a,b,y\n1,,1\n2,,2\n3,,1\n4,,2\n", ["['b']", "entirely empty", "delete"]),
+    "two rows": (b"a,y\n1,p\n2,q\n", ["2 rows are too few", "add rows"]),
+    "no row of a class to hold out": (b"a,y\n1,p\n2,q\n3,p\n", ["3 rows are too few", "validation", "add rows"]),
     "infinite feature": (b"a,y\n1,1\n2,2\ninf,1\n4,2\n5,1\n6,2\n", ["'a' contains infinite values"]),
 }
 

@@ -157,7 +157,20 @@ def prepare(
     features, y = split_target(table, target)
     encoder = TargetEncoder(task).fit(y)
     labels = encoder.encode_labels(y) if encoder.task_ == "classification" else len(y)
-    split = split_indices(labels, val_fraction=val_fraction, test_fraction=test_fraction, rng=rng)
+    try:
+        split = split_indices(labels, val_fraction=val_fraction, test_fraction=test_fraction, rng=rng)
+    except ValueError as exc:
+        if "too few" not in str(exc):
+            raise
+        raise ValueError(f"{exc}; add rows (a training, a validation and a test row at the very least)") from None
+    # Stratifying keeps a training row of every class, which can leave nothing to hold out.
+    parts = (("validation", split.val, val_fraction), ("test", split.test, test_fraction))
+    empty = [name for name, rows, fraction in parts if fraction > 0 and len(rows) == 0]
+    if empty:
+        raise ValueError(
+            f"{len(y)} rows are too few to keep a training row of every class and still hold out "
+            f"{' and '.join(empty)} rows; add rows (a few of each class)"
+        )
     pre = Preprocessor().fit(features.iloc[split.train])
     X, report = pre.transform_with_report(features)
     Y = encoder.transform(y)
