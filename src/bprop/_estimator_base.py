@@ -273,6 +273,7 @@ class BaseMLP(BaseEstimator):
             samples_before=self.t_,
             samples_per_epoch=n,
             power_t=self.power_t if (self.solver == "sgd" and self.learning_rate == "invscaling") else None,
+            new_optimizer=not incremental or not hasattr(self, "_optimizer"),
             scale=stopper.rate.scale if stopper.rate is not None else 1.0,
         )
         stopper.rate = rate

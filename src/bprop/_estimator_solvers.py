@@ -42,8 +42,10 @@ class EstimatorRate(Schedule):
     """Rate of each epoch of one ``fit`` call, counted from the estimator's first epoch.
 
     ``invscaling`` (scikit-learn's, for ``sgd``): η₀ / (t + 1)^power_t with t the training samples seen
-    before the epoch. Otherwise ``inner``'s rate at the global epoch number. Either way multiplied by
-    ``scale``, which :class:`SklearnStopping` divides by 5 for ``learning_rate='adaptive'``.
+    before the epoch, except that the first epoch with a ``new_optimizer`` (any ``fit``, also a warm
+    start) runs at η₀, as scikit-learn's freshly made optimiser does. Otherwise ``inner``'s rate at the
+    global epoch number. Either way multiplied by ``scale``, which :class:`SklearnStopping` divides by 5
+    for ``learning_rate='adaptive'``.
     """
 
     def __init__(
@@ -54,14 +56,17 @@ class EstimatorRate(Schedule):
         samples_before: int,
         samples_per_epoch: int,
         power_t: float | None,
+        new_optimizer: bool = True,
         scale: float = 1.0,
     ):
-        self.inner, self.scale = inner, scale
+        self.inner, self.scale, self.new_optimizer = inner, scale, new_optimizer
         self.epochs_before, self.samples_before = epochs_before, samples_before
         self.samples_per_epoch, self.power_t = samples_per_epoch, power_t
 
     def rate(self, epoch, base_rate):
         if self.power_t is not None:
+            if epoch == 0 and self.new_optimizer:
+                return self.scale * base_rate
             t = self.samples_before + epoch * self.samples_per_epoch
             return self.scale * base_rate / (t + 1) ** self.power_t
         return self.scale * self.inner.rate(self.epochs_before + epoch, base_rate)

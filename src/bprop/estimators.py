@@ -73,9 +73,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     initialised by bprop (He-uniform for ReLU, Glorot-uniform otherwise; zero biases); ``alpha`` is
     scaled by the full batch size, so the last, partial batch of an epoch gets the same per-sample
     penalty as the others; rows of zero weight are dropped before training; ``verbose`` shows a
-    progress bar instead of printing; ``learning_rate='adaptive'`` is scikit-learn's rule exactly
-    (rate / 5 after ``n_iter_no_change`` + 1 epochs without a ``tol`` improvement), not bprop's
-    ``ReduceOnPlateau``, whose baseline moves only on improvements larger than its ``min_delta``.
+    progress bar instead of printing; with ``sgd`` momentum and a changing rate, bprop's SGD (velocity of
+    gradients, today's rate applied to it) moves differently from scikit-learn's (velocity of past steps);
+    Adam's ε is added to the bias-corrected √v̂ (as in the paper); ``learning_rate='adaptive'`` is
+    scikit-learn's rule exactly (rate / 5 after ``n_iter_no_change`` + 1 epochs without a ``tol``
+    improvement), not bprop's ``ReduceOnPlateau``, whose baseline moves only on improvements larger
+    than its ``min_delta``.
 
     Attributes:
         classes_, n_features_in_, feature_names_in_, n_outputs_, n_layers_, out_activation_
