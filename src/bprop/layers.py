@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._blas import descend_outer, descend_sum
 from ._checks import check_dtype, check_positive_int
 from .activations import Activation, get_activation
 from .init import default_initializer, initialize
@@ -170,8 +171,15 @@ class Dense(Layer):
         self._x, self._out, self._activated = x, out, activate
         return out
 
-    def backward(self, dL_dy: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
-        """Fill ``dW``/``db`` from dL/dy (dL/dz if forward ran with ``activate=False``); return dL/dx."""
+    def backward(
+        self, dL_dy: np.ndarray, *, need_input_grad: bool = True, descend: float | None = None
+    ) -> np.ndarray | None:
+        """Fill ``dW``/``db`` from dL/dy (dL/dz if forward ran with ``activate=False``); return dL/dx.
+
+        With ``descend=η`` the layer applies plain gradient descent ``W −= η·dW``, ``b −= η·db`` itself,
+        inside the products that form the gradients (one pass over ``W`` instead of three), and leaves
+        ``dW``/``db`` holding no gradient. dL/dx is computed with the weights from before the update.
+        """
         if self._x is None:
             raise ValueError("backward() called before forward()")
         if dL_dy.shape != self._out.shape:
@@ -183,6 +191,8 @@ class Dense(Layer):
         else:
             dL_dz = dL_dy
         self._record("dL_dz", dL_dz)
+        if descend is not None:
+            return self._descend(dL_dz, need_input_grad, descend)
         if "W" not in self.frozen:
             np.matmul(self._x.T, dL_dz, out=self.dW)
             self._record("dW", self.dW)
@@ -195,6 +205,18 @@ class Dense(Layer):
         np.matmul(dL_dz, self._W.T, out=self._dx)
         self._record("dL_dx", self._dx)
         return self._dx
+
+    def _descend(self, dL_dz: np.ndarray, need_input_grad: bool, rate: float) -> np.ndarray | None:
+        dx = None
+        if need_input_grad:  # before the update: dL/dx needs the weights the forward pass used
+            self._dx = dx = _buffer(self._dx, self._x.shape, self.dtype)
+            np.matmul(dL_dz, self._W.T, out=dx)
+            self._record("dL_dx", dx)
+        if "W" not in self.frozen:
+            descend_outer(self._W, self._x, dL_dz, rate, self.dW)
+        if "b" not in self.frozen:
+            descend_sum(self._b, dL_dz, rate, self.db)
+        return dx
 
     def astype(self, dtype) -> Dense:
         new = Dense(self.fan_in, self.fan_out, self.activation, dtype=dtype, init=self._W, bias_init=self._b)

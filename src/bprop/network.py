@@ -161,6 +161,40 @@ class Sequential:
         self.backward(dL_dout)
         return value, self.gradients()
 
+    def train_step(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        loss: Loss,
+        optimizer,
+        sample_weight: np.ndarray | None = None,
+        *,
+        training: bool = True,
+    ) -> float:
+        """One forward, backward and update step on validated arrays; returns the batch loss.
+
+        When the optimiser's update is plain ``p ← p − η·g`` (its ``fused_rate()`` gives η), every Dense
+        layer applies it inside the products that form its gradients, saving two passes over each
+        weight matrix; the gradient buffers are then left without gradients. Otherwise this is
+        :meth:`loss_and_gradients_unchecked` followed by ``optimizer.step``.
+        """
+        fused_rate = getattr(optimizer, "fused_rate", None)
+        rate = fused_rate() if fused_rate is not None else None
+        if rate is None or not all(isinstance(layer, Dense) or not layer.param_names for layer in self.layers):
+            value, grads = self.loss_and_gradients_unchecked(X, Y, loss, sample_weight, training=training)
+            optimizer.step(self.parameters(), grads)
+            return value
+        out = self.forward_unchecked(X, training=training, logits=self._loss_mode(loss))
+        value, grad = loss.value_and_gradient(out, Y, sample_weight)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if isinstance(layer, Dense):
+                grad = layer.backward(grad, need_input_grad=i > 0, descend=rate)
+            else:
+                grad = layer.backward(grad, need_input_grad=i > 0)
+        optimizer.iterations += 1  # what optimizer.step would have counted
+        return value
+
     # -- copies -------------------------------------------------------------------------------
     def copy(self) -> Sequential:
         """An independent deep copy (weights, frozen flags, settings)."""

@@ -1,0 +1,99 @@
+"""Shared pieces of the benchmarks: the reference data, machine description and timing helpers.
+
+The reference configuration is fixed by ``shared/BENCHMARK.md``; keep it so figures stay comparable.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from importlib import metadata
+
+import numpy as np
+
+N_SAMPLES = 60_000
+N_FEATURES = 784
+N_CLASSES = 10
+HIDDEN = (256, 128)
+LEARNING_RATE = 0.01
+# At B=1 an epoch of 60,000 per-example steps would dominate the run: time this many steps instead.
+STEPS_AT_BATCH_1 = 2_000
+
+
+def reference_data(n_samples: int = N_SAMPLES, n_features: int = N_FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    """Random MNIST-sized data, exactly as BENCHMARK.md draws it: ``X`` float32, ``y`` int labels."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_samples, n_features), dtype=np.float32)
+    y = rng.integers(0, N_CLASSES, n_samples)
+    return X, y
+
+
+def one_hot(y: np.ndarray, n_classes: int = N_CLASSES, dtype=np.float32) -> np.ndarray:
+    return np.eye(n_classes, dtype=dtype)[y]
+
+
+def timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_info() -> list[dict]:
+    """Which BLAS libraries are loaded, their kernel (architecture) and threads, per threadpoolctl."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return [{"error": "threadpoolctl not installed (pip install -e .[bench])"}]
+    keys = ("internal_api", "prefix", "version", "architecture", "num_threads", "threading_layer")
+    return [{k: info.get(k) for k in keys if info.get(k) is not None} for info in threadpoolctl.threadpool_info()]
+
+
+def machine_info() -> dict:
+    """Everything a reader needs to reproduce or discount the figures."""
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS") if k in os.environ}
+    versions = {d: _version(d) for d in ("bprop", "numpy", "scipy", "torch", "scikit-learn", "threadpoolctl")}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {k: v for k, v in versions.items() if v is not None},
+        "blas_env": env or "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set",
+        "blas": blas_info(),
+    }
+
+
+def describe_machine(info: dict) -> str:
+    lines = [
+        f"machine: {info['nproc']} CPUs, {info['cpu_model']}, Python {info['python']}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        f"BLAS environment: {info['blas_env']}",
+    ]
+    for lib in info["blas"]:
+        lines.append("  threadpool: " + ", ".join(f"{k}={v}" for k, v in lib.items()))
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""The optimised update paths agree with the plain reference update ``p ← p − η·g`` computed in float64."""
+
+import numpy as np
+import pytest
+
+import bprop
+from bprop import _blas
+from bprop.losses import CategoricalCrossEntropy
+
+CASES = [  # (hidden, output, loss, sizes)
+    ("relu", "softmax", "categorical_cross_entropy", [6, 8, 5, 4]),
+    ("sigmoid", "sigmoid", "half_sse", [3, 4, 2]),
+    ("tanh", "sigmoid", "binary_cross_entropy", [5, 7, 3]),
+    ("leaky_relu", "identity", "mse", [4, 6, 1]),
+]
+TOLERANCE = {np.float32: 2e-6, np.float64: 1e-13}
+
+
+@pytest.fixture(params=[True, False], ids=["blas", "numpy-fallback"])
+def blas_mode(request, monkeypatch):
+    if request.param and not _blas.USE_BLAS:
+        pytest.skip("NumPy's BLAS not found")
+    monkeypatch.setattr(_blas, "USE_BLAS", request.param)
+    return request.param
+
+
+def make(case, batch, dtype, seed):
+    hidden, output, loss, sizes = case
+    rng = np.random.default_rng(seed)
+    net = bprop.mlp(sizes, activation=hidden, output_activation=output, seed=rng, dtype=dtype)
+    for layer in net.layers:
+        layer.b = rng.normal(scale=0.5, size=layer.fan_out)
+    X = rng.normal(size=(batch, sizes[0])).astype(dtype)
+    if loss == "categorical_cross_entropy":
+        Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], batch)]
+    else:
+        Y = rng.uniform(size=(batch, sizes[-1])).astype(dtype)
+    return net, X, Y, bprop.get_loss(loss)
+
+
+def reference_step(net, X, Y, loss, rate, sample_weight=None):
+    """Loss and parameters after one plain step, the update done in float64 from the engine's gradients."""
+    probe = net.copy()
+    value, grads = probe.loss_and_gradients_unchecked(X, Y, loss, sample_weight)
+    updated = [
+        p.astype(np.float64) - (0.0 if g is None else rate * g.astype(np.float64))
+        for p, g in zip(probe.parameters(), grads)
+    ]
+    return value, updated
+
+
+def assert_close(params, expected, dtype):
+    for p, e in zip(params, expected):
+        assert p.dtype == dtype
+        scale = max(1.0, np.abs(e).max())
+        assert np.abs(p - e).max() <= TOLERANCE[dtype] * scale
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] + "-" + c[2] for c in CASES])
+@pytest.mark.parametrize("batch", [1, 2, 17])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_train_step_matches_the_reference_update(case, batch, dtype, blas_mode):
+    net, X, Y, loss = make(case, batch, dtype, seed=batch)
+    expected_value, expected = reference_step(net, X, Y, loss, rate=0.1)
+    sgd = bprop.SGD(0.1)
+    assert sgd.fused_rate() == 0.1
+    value = net.train_step(X, Y, loss, sgd)
+    assert value == pytest.approx(expected_value, rel=1e-6)
+    assert sgd.iterations == 1
+    assert_close(net.parameters(), expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_step_matches_the_reference_update(dtype, blas_mode, rng):
+    net, X, Y, loss = make(CASES[0], 9, dtype, seed=3)
+    _, expected = reference_step(net, X, Y, loss, rate=0.05)
+    _, grads = net.loss_and_gradients_unchecked(X, Y, loss)
+    bprop.SGD(0.05).step(net.parameters(), grads)
+    assert_close(net.parameters(), expected, dtype)
+
+
+def test_fused_step_with_sample_weights_and_frozen_parameters(blas_mode, rng):
+    net, X, Y, loss = make(CASES[0], 6, np.float64, seed=5)
+    net.layers[0].freeze("W")
+    net.layers[2].freeze("b")
+    frozen = net.layers[0].W.copy(), net.layers[2].b.copy()
+    w = rng.uniform(0.1, 2.0, size=6)
+    _, expected = reference_step(net, X, Y, loss, 0.2, w)
+    net.train_step(X, Y, loss, bprop.SGD(0.2), w)
+    assert_close(net.parameters(), expected, np.float64)
+    assert np.array_equal(net.layers[0].W, frozen[0]) and np.array_equal(net.layers[2].b, frozen[1])
+
+
+def test_optimizers_that_cannot_fuse_take_the_ordinary_path(rng):
+    net, X, Y, loss = make(CASES[1], 4, np.float64, seed=1)
+    twin = net.copy()
+    momentum, reference = bprop.SGD(0.1, momentum=0.9), bprop.SGD(0.1, momentum=0.9)
+    assert momentum.fused_rate() is None
+    for _ in range(3):
+        net.train_step(X, Y, loss, momentum)
+        _, grads = twin.loss_and_gradients_unchecked(X, Y, loss)
+        reference.step(twin.parameters(), grads)
+    assert all(np.array_equal(a, b) for a, b in zip(net.parameters(), twin.parameters()))
+
+
+def test_fused_step_reproduces_the_worked_example(worked_example):
+    ref = worked_example
+    w = ref["initial"]
+    net = bprop.mlp([2, 2, 2], activation="sigmoid", dtype=np.float64)
+    hidden, output = net.layers
+    hidden.W = [[w["w1"], w["w3"]], [w["w2"], w["w4"]]]
+    output.W = [[w["w5"], w["w7"]], [w["w6"], w["w8"]]]
+    hidden.b, output.b = w["b1"], w["b2"]
+    hidden.freeze("b")
+    output.freeze("b")
+    X = np.array([[ref["inputs"]["i1"], ref["inputs"]["i2"]]])
+    Y = np.array([[ref["targets"]["o1"], ref["targets"]["o2"]]])
+    E_total = net.train_step(X, Y, bprop.get_loss("half_sse"), bprop.SGD(0.5))
+    assert E_total == pytest.approx(ref["error"]["E_total"], abs=1e-9)
+    updated = [*hidden.W.T.ravel(), *output.W.T.ravel()]
+    for name, value in zip(["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"], updated):
+        assert value == pytest.approx(ref["updated"][name], abs=1e-9), name
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_cross_entropy_equals_value_plus_gradient(weighted, rng):
+    z = rng.normal(scale=5, size=(7, 4))
+    Y = rng.uniform(size=(7, 4))  # soft, unnormalised targets exercise the Σy factor
+    w = rng.uniform(0.1, 2.0, size=7) if weighted else None
+    cce = CategoricalCrossEntropy()
+    scale = (w / w.sum()).reshape(-1, 1) if weighted else np.full((7, 1), 1 / 7)
+    value, grad = cce.value_and_gradient(z, Y, w)
+    assert value == pytest.approx(cce.value(z, Y, w), rel=1e-14)
+    np.testing.assert_allclose(grad, cce.gradient(z, Y, scale), rtol=1e-14, atol=1e-16)
