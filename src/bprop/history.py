@@ -18,7 +18,8 @@ class History:
         lr: learning rate used in the epoch.
         time: seconds since training started, at the end of the epoch.
         stop_reason: which criterion ended training: ``max_epochs``, ``time_budget``, ``target_loss``,
-            ``no_improvement``, ``all_correct``, ``callback``, ``diverged``, ``interrupted`` (Ctrl-C) or ``terminated`` (SIGTERM).
+            ``no_improvement``, ``all_correct``, ``callback``, ``diverged``, ``interrupted`` (Ctrl-C) or
+            ``terminated`` (SIGTERM).
         best_epoch / best_value: the best epoch (1-based) of the ``monitor``-ed quantity.
         restored_best: whether the weights of ``best_epoch`` were put back at the end.
     """
