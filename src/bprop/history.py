@@ -22,6 +22,8 @@ class History:
             ``terminated`` (SIGTERM).
         best_epoch / best_value: the best epoch (1-based) of the ``monitor``-ed quantity.
         restored_best: whether the weights of ``best_epoch`` were put back at the end.
+        diagnostics: one dict per epoch of per-layer gradient, update, dead-unit and saturation figures,
+            recorded with ``fit(..., diagnostics=True)`` (see :mod:`bprop.diagnostics`); empty otherwise.
     """
 
     loss: list[float] = field(default_factory=list)
