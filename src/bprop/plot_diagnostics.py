@@ -203,7 +203,13 @@ def predicted_vs_true(y_true, y_pred) -> Figure:
 
 
 def decision_boundary(
-    net: Sequential, X, y, *, resolution: int = 200, feature_names: list[str] | None = None
+    net: Sequential,
+    X,
+    y,
+    *,
+    resolution: int = 200,
+    feature_names: list[str] | None = None,
+    class_names: list | None = None,
 ) -> Figure:
     """Predicted class over the plane of a 2-feature input, with the examples on top.
 
@@ -211,6 +217,7 @@ def decision_boundary(
         net: a classifier network taking 2 inputs (softmax, or one sigmoid output for two classes).
         X: ``(n_samples, 2)`` inputs as the network takes them; y: ``(n_samples,)`` class indices.
         resolution: grid points per axis.
+        feature_names: axis labels; class_names: legend labels of the class indices.
     """
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[1] != 2 or net.n_inputs != 2:
@@ -229,12 +236,26 @@ def decision_boundary(
     levels = np.arange(n_classes + 1) - 0.5
     ax.contourf(gx, gy, grid_classes, levels=levels, cmap=cmap, alpha=0.25, vmin=-0.5, vmax=top)
     ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, vmin=-0.5, vmax=top, s=14, edgecolors="0.2", linewidths=0.4)
+    if n_classes <= 20:  # a legend says which colour is which class
+        from matplotlib.lines import Line2D
+
+        colours = ax.collections[-1].cmap
+        handles = [
+            Line2D([], [], marker="o", linestyle="", markersize=6, markerfacecolor=colours((k + 0.5) / (top + 0.5)),
+                   markeredgecolor="0.2", label=_class_label(class_names[k] if class_names is not None else k))
+            for k in range(n_classes)
+        ]  # fmt: skip
+        ax.legend(handles=handles, fontsize=8, loc="best")
     names = feature_names or ["feature 1", "feature 2"]
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     accuracy = float(np.mean(predict_classes(net, X) == y))
     ax.set_title(f"regions: predicted class; dots: examples ({100 * accuracy:.1f} % right)", fontsize=10)
     return fig
+
+
+def _class_label(name) -> str:
+    return f"class {name}" if isinstance(name, int | np.integer) else str(name)
 
 
 def predict_classes(net: Sequential, X) -> np.ndarray:

@@ -260,6 +260,6 @@ def _evaluation(net, X, task, y, names, feature_names, evaluated_on) -> list[tup
     sections = [("evaluation", "Confusion matrix", _figure(fig, "confusion matrix") + where)]
     if net.n_inputs == 2:
         names2 = list(feature_names) if feature_names is not None else None
-        boundary = plot_diagnostics.decision_boundary(net, X, y, feature_names=names2)
+        boundary = plot_diagnostics.decision_boundary(net, X, y, feature_names=names2, class_names=names)
         sections.append(("boundary", "Decision boundary", _figure(boundary, "decision boundary") + where))
     return sections
