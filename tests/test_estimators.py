@@ -380,6 +380,7 @@ def test_dtype_and_dropout(iris):
         (dict(solver="sgd", learning_rate="invscaling", schedule="step"), "not both"),
         (dict(callbacks=["print"]), "callbacks must be bprop.Callback objects"),
         (dict(dtype="float16"), "'dtype' parameter of MLPClassifier must be a str among"),
+        (dict(early_stopping=True, validation_fraction=0.0), "needs validation_fraction in"),
     ],
 )
 def test_bad_parameters_name_themselves(params, match, iris):

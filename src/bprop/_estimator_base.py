@@ -61,7 +61,7 @@ class BaseMLP(BaseEstimator):
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
@@ -245,6 +245,8 @@ class BaseMLP(BaseEstimator):
                 raise ValueError(f"callbacks must be bprop.Callback objects, got {type(cb).__name__}")
         validation = None
         if self.early_stopping:
+            if not self.validation_fraction > 0:
+                raise ValueError("early_stopping=True needs validation_fraction in (0, 1), got 0; 0.1 is typical")
             labels = self._stratify_labels(Y)
             train, val = holdout_indices(X.shape[0], self.validation_fraction, split_rng, labels)
             if val.size < 2:
