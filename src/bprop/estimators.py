@@ -69,14 +69,16 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             optimises in float64.
         callbacks: :class:`bprop.Callback` objects passed to :func:`bprop.fit`.
 
-    Differences from scikit-learn: sparse input is not accepted; ``momentum`` must be < 1; weights are
-    initialised by bprop (He-uniform for ReLU, Glorot-uniform otherwise; zero biases); ``alpha`` is
+    Weights and biases are initialised as scikit-learn does (uniform in ±sqrt(6 / (fan_in + fan_out)),
+    2 instead of 6 for logistic units), and from the same weights training follows scikit-learn's.
+    Differences from scikit-learn: sparse input is not accepted; ``momentum`` must be < 1; ``alpha`` is
     scaled by the full batch size, so the last, partial batch of an epoch gets the same per-sample
     penalty as the others; rows of zero weight are dropped before training; ``verbose`` shows a
-    progress bar instead of printing; with ``sgd`` momentum and a changing rate, bprop's SGD (velocity of
-    gradients, today's rate applied to it) moves differently from scikit-learn's (velocity of past steps);
-    Adam's ε is added to the bias-corrected √v̂ (as in the paper); ``learning_rate='adaptive'`` is
-    scikit-learn's rule exactly (rate / 5 after ``n_iter_no_change`` + 1 epochs without a ``tol``
+    progress bar (stochastic solvers; lbfgs is silent) instead of printing; with ``sgd`` momentum and a
+    changing rate, bprop's SGD (velocity of gradients, today's rate applied to it) moves differently
+    from scikit-learn's (velocity of past steps); Adam's ε is added to the bias-corrected √v̂ (as in the
+    paper); predictions are computed in float64 from the (float32) weights; ``learning_rate='adaptive'``
+    is scikit-learn's rule exactly (rate / 5 after ``n_iter_no_change`` + 1 epochs without a ``tol``
     improvement), not bprop's ``ReduceOnPlateau``, whose baseline moves only on improvements larger
     than its ``min_delta``.
 
