@@ -131,3 +131,23 @@ def test_fit_on_a_single_sample():
     assert history.epochs == 5 and np.isfinite(history.loss).all()
     with pytest.raises(ValueError, match="leaves one side empty"):
         bprop.fit(net, [[1.0, 2.0]], [[0.5]], epochs=1, validation_split=0.5, verbose=0)
+
+
+@given(training_problems(), st.sampled_from(["classifier", "regressor"]), st.sampled_from(["adam", "sgd", "lbfgs"]))
+def test_estimators_on_strange_data_never_keep_nan_weights(problem, kind, solver):
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, labels, dtype = problem
+    Estimator = bprop.MLPClassifier if kind == "classifier" else bprop.MLPRegressor
+    target = labels if kind == "classifier" else labels * np.max(np.abs(X), initial=1.0)
+    model = Estimator(hidden_layer_sizes=(4,), solver=solver, max_iter=3, random_state=0, dtype=dtype)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", bprop.DivergenceWarning)
+            model.fit(X, target)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert all(np.isfinite(w).all() for w in model.coefs_ + model.intercepts_)
+    assert model.predict(X).shape[0] == X.shape[0]
