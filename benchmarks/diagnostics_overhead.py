@@ -5,7 +5,8 @@
 
 784-256(ReLU)-128(ReLU)-10 softmax + cross-entropy, plain SGD 0.01, B=128, float32, random data drawn as
 BENCHMARK.md says. After one warm-up epoch per arm, epochs with and without diagnostics alternate
-(A B, B A, …) so drift of this shared machine hits both alike; the figure is the ratio of the medians.
+(A B, B A, …) so drift of this shared machine hits both alike. Reported: the ratio of the medians, and
+the median of the ratios of back-to-back pairs (robust to a burst of load hitting a few epochs).
 Epoch time is read from ``History.time`` so that fit's one-off input checks are not counted.
 
 On a busy machine the difference of two medians is noisy, so the script also times the diagnostics
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     nets = {arm: bprop.mlp([784, 256, 128, 10], "relu", "softmax", seed=0) for arm in (False, True)}
     times: dict[bool, list[float]] = {False: [], True: []}
     hook_share: list[float] = []
+    hook_seconds: list[float] = []
     for arm in (False, True):
         epoch_seconds(nets[arm], X, Y, arm, seed=0)  # warm-up: caches, BLAS threads, buffers
     for k in range(args.epochs):
@@ -79,15 +81,27 @@ def main(argv: list[str] | None = None) -> int:
             times[arm].append(epoch_seconds(nets[arm], X, Y, timed, seed=k + 1))
             if arm:
                 hook_share.append(timed.seconds / times[arm][-1])
+                hook_seconds.append(timed.seconds)
     plain, with_diag = statistics.median(times[False]), statistics.median(times[True])
     overhead = with_diag / plain - 1
+    # Each pair ran back to back, so it shares the machine's state; the median ignores a pair hit by a burst.
+    paired = statistics.median(b / a for a, b in zip(times[False], times[True])) - 1
     print(f"data: {args.samples:,} x 784 float32, B=128, SGD 0.01, median of {args.epochs} epochs per arm")
     print(f"without diagnostics: {plain:.3f} s/epoch   with: {with_diag:.3f} s/epoch")
     print(f"overhead, ratio of medians:        {100 * overhead:+.1f} % (goal < {100 * GOAL:.0f} %)")
+    print(f"overhead, median of paired ratios: {100 * paired:+.1f} %")
     print(f"overhead, time inside the hooks:   {100 * statistics.median(hook_share):.2f} % of the epoch (median)")
+    steps = -(-int(args.samples) // 128)
+    per_step = statistics.median(hook_seconds) / steps
+    # BENCHMARK.md's floor: the GEMMs alone take 0.301 s per 60,000-sample epoch at B=128 on 2 idle cores.
+    floor = 0.301 / 469
+    print(
+        f"hooks: {1000 * statistics.median(hook_seconds):.1f} ms per epoch, {1e6 * per_step:.1f} µs per step = "
+        f"{100 * per_step / floor:.2f} % of the GEMM-only step time of an idle machine (a worst case)"
+    )
     print("epochs without:", " ".join(f"{t:.3f}" for t in times[False]))
     print("epochs with:   ", " ".join(f"{t:.3f}" for t in times[True]))
-    return 0 if overhead < GOAL else 1
+    return 0 if paired < GOAL else 1
 
 
 if __name__ == "__main__":
