@@ -78,6 +78,14 @@ USE_BLAS = bool(_ROUTINES)
 _ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
 
 
+def _address(a: np.ndarray) -> int:
+    """Address of the first element; 4× cheaper than ``a.ctypes.data``, which matters at batch size 1."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError):  # read-only or empty buffers
+        return a.ctypes.data
+
+
 def _ready(*arrays: np.ndarray) -> bool:
     dtype = arrays[0].dtype
     return USE_BLAS and dtype.char in "fd" and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
@@ -91,11 +99,11 @@ def descend_outer(W: np.ndarray, x: np.ndarray, delta: np.ndarray, rate: float, 
     (n, k), m = x.shape, delta.shape[1]
     if _ready(W, x, delta):
         if n == 1:
-            _ROUTINES["ger", W.dtype](_ROW_MAJOR, k, m, -rate, x.ctypes.data, 1, delta.ctypes.data, 1, W.ctypes.data, m)
+            _ROUTINES["ger", W.dtype](_ROW_MAJOR, k, m, -rate, _address(x), 1, _address(delta), 1, _address(W), m)
         else:
             _ROUTINES["gemm", W.dtype](
-                _ROW_MAJOR, _TRANS, _NO_TRANS, k, m, n, -rate, x.ctypes.data, k, delta.ctypes.data, m, 1.0,
-                W.ctypes.data, m,
+                _ROW_MAJOR, _TRANS, _NO_TRANS, k, m, n, -rate, _address(x), k, _address(delta), m, 1.0,
+                _address(W), m,
             )  # fmt: skip
         return
     if n == 1:
@@ -110,11 +118,14 @@ def descend_sum(b: np.ndarray, delta: np.ndarray, rate: float, scratch: np.ndarr
     """``b −= rate · Σ_rows delta`` for ``b`` (m,), ``delta`` (n, m)."""
     n, m = delta.shape
     if _ready(b, delta):
+        if n == 1:
+            _ROUTINES["axpy", b.dtype](m, -rate, _address(delta), 1, _address(b), 1)
+            return
         ones = _ONES.get((n, b.dtype))
         if ones is None:
             ones = _ONES[n, b.dtype] = np.ones(n, dtype=b.dtype)
         _ROUTINES["gemv", b.dtype](
-            _ROW_MAJOR, _TRANS, n, m, -rate, delta.ctypes.data, m, ones.ctypes.data, 1, 1.0, b.ctypes.data, 1
+            _ROW_MAJOR, _TRANS, n, m, -rate, _address(delta), m, _address(ones), 1, 1.0, _address(b), 1
         )
         return
     np.sum(delta, axis=0, out=scratch)
@@ -126,5 +137,5 @@ def descend_axpy(p: np.ndarray, g: np.ndarray, rate: float) -> bool:
     """``p −= rate·g`` in one BLAS pass; returns False (doing nothing) when BLAS cannot take the arrays."""
     if not _ready(p, g) or p.shape != g.shape:
         return False
-    _ROUTINES["axpy", p.dtype](p.size, -rate, g.ctypes.data, 1, p.ctypes.data, 1)
+    _ROUTINES["axpy", p.dtype](p.size, -rate, _address(g), 1, _address(p), 1)
     return True
