@@ -190,6 +190,8 @@ def test_findings_read_a_saved_history_dict(digits):
     assert findings(restored) == findings(history)
     # Without diagnostics only the loss-curve checks run, and nothing fails.
     assert findings({"loss": [1.0, 0.5]}) == []
+    # Model files store NaN and infinities as null.
+    assert findings({"loss": [1.0, None, 0.5, 0.4, 0.3, 0.2], "val_loss": [1.0, None, 2.0, 3.0, 4.0, 5.0]}) == []
 
 
 def test_diagnostics_do_not_change_training(digits):

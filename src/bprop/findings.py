@@ -85,6 +85,11 @@ def _times(x: float) -> str:
     return f"{mantissa}e{int(exponent):+d}"
 
 
+def _floats(values) -> list[float]:
+    """Numbers from a history list; None (how strict JSON stores NaN and infinities) becomes NaN."""
+    return [math.nan if v is None else float(v) for v in values or []]
+
+
 def _recent(diagnostics: list[dict], key: str, layer: int) -> float | None:
     values = [d[key][layer] for d in diagnostics[-RECENT_EPOCHS:] if d.get(key) and d[key][layer] is not None]
     values = [v for v in values if not math.isnan(v)]
@@ -104,7 +109,7 @@ def findings(history: Any) -> list[Finding]:
     """
     if not isinstance(history, Mapping) and not hasattr(history, "loss"):
         raise ValueError(f"findings needs a bprop.History or its to_dict() form, got {type(history).__name__}")
-    loss = [float(v) for v in _field(history, "loss") or []]
+    loss = _floats(_field(history, "loss"))
     diagnostics = list(_field(history, "diagnostics") or [])
     found: list[Finding] = []
     if _field(history, "stop_reason") == "diverged":
@@ -246,8 +251,8 @@ def _step_sizes(diagnostics: list[dict], loss: list[float], n: int) -> list[Find
 
 
 def _overfitting(history: Any, loss: list[float]) -> list[Finding]:
-    val = [float(v) for v in _field(history, "val_loss") or []]
-    if len(val) < OVERFIT_MIN_EPOCHS or len(loss) != len(val):
+    val = _floats(_field(history, "val_loss"))
+    if len(val) < OVERFIT_MIN_EPOCHS or len(loss) != len(val) or not all(map(math.isfinite, val + loss)):
         return []
     best = min(range(len(val)), key=val.__getitem__)
     rise = (val[-1] - val[best]) / abs(val[best]) if val[best] else math.inf
