@@ -36,9 +36,11 @@ def engine_epoch(net, loss, optimizer, X, Y, batch_size: int, rng: np.random.Gen
     for start in range(0, n, batch_size):
         idx = perm[start : start + batch_size]
         m = idx.shape[0]
-        # Gather into reused buffers: fancy indexing would allocate a fresh batch every step.
-        xb = np.take(X, idx, axis=0, out=bx[:m])
-        yb = np.take(Y, idx, axis=0, out=by[:m])
+        # Gather into reused buffers (fancy indexing allocates a fresh batch every step). mode="clip":
+        # with the default mode="raise" NumPy gathers into a hidden temporary and copies it into out,
+        # 11× slower at B=128 here; the indices come from a permutation, so they are always valid.
+        xb = np.take(X, idx, axis=0, out=bx[:m], mode="clip")
+        yb = np.take(Y, idx, axis=0, out=by[:m], mode="clip")
         net.train_step(xb, yb, loss, optimizer)
 
 

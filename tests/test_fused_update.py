@@ -132,3 +132,14 @@ def test_fused_cross_entropy_equals_value_plus_gradient(weighted, rng):
     value, grad = cce.value_and_gradient(z, Y, w)
     assert value == pytest.approx(cce.value(z, Y, w), rel=1e-14)
     np.testing.assert_allclose(grad, cce.gradient(z, Y, scale), rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_single_example_weight_gradient_is_the_exact_outer_product(dtype, rng):
+    layer = bprop.Dense(5, 3, "tanh", dtype=dtype, rng=0)
+    x = rng.normal(size=(1, 5)).astype(dtype)
+    out = layer.forward(x, training=True).copy()
+    dL_dy = rng.normal(size=(1, 3)).astype(dtype)
+    layer.backward(dL_dy)
+    dL_dz = dL_dy * (1 - out * out)
+    assert np.array_equal(layer.dW, np.outer(x[0], dL_dz[0]))

@@ -101,6 +101,7 @@ class Dense(Layer):
         self.freeze(*frozen)
         self.recorder: Recorder | None = None
         self._x = self._out = self._z = self._dz = self._dx = None
+        self._pad: tuple[np.ndarray, np.ndarray] | None = None
         self._activated = True
 
     # -- parameters ---------------------------------------------------------------------------
@@ -194,7 +195,10 @@ class Dense(Layer):
         if descend is not None:
             return self._descend(dL_dz, need_input_grad, descend)
         if "W" not in self.frozen:
-            np.matmul(self._x.T, dL_dz, out=self.dW)
+            if self._x.shape[0] == 1:
+                self._outer_product(dL_dz)
+            else:
+                np.matmul(self._x.T, dL_dz, out=self.dW)
             self._record("dW", self.dW)
         if "b" not in self.frozen:
             np.sum(dL_dz, axis=0, out=self.db)
@@ -205,6 +209,16 @@ class Dense(Layer):
         np.matmul(dL_dz, self._W.T, out=self._dx)
         self._record("dL_dx", self._dx)
         return self._dx
+
+    def _outer_product(self, dL_dz: np.ndarray) -> None:
+        """dW = xᵀ·δ for one example. NumPy's matmul sends an inner dimension of 1 to a slow non-BLAS
+        loop (~20× slower here); with a zero second row it is a BLAS product with the same exact result,
+        since every added term is 0·0."""
+        if self._pad is None:
+            self._pad = (np.zeros((2, self.fan_in), self.dtype), np.zeros((2, self.fan_out), self.dtype))
+        x2, dz2 = self._pad
+        x2[0], dz2[0] = self._x[0], dL_dz[0]
+        np.matmul(x2.T, dz2, out=self.dW)
 
     def _descend(self, dL_dz: np.ndarray, need_input_grad: bool, rate: float) -> np.ndarray | None:
         dx = None
