@@ -405,3 +405,23 @@ def test_pipeline_grid_search_cross_val_score_clone(iris):
 def test_import_bprop_does_not_import_sklearn():
     code = "import sys, bprop; assert 'sklearn' not in sys.modules; bprop.MLPRegressor; assert 'sklearn' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_diagnostics_and_findings_are_exposed():
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, diagnostics=True).fit(X, y)
+        plain = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    assert len(model.diagnostics_) == model.n_iter_ == 5
+    assert {"grad_norm", "update_ratio", "dead_fraction", "loss"} <= set(model.diagnostics_[0])
+    assert isinstance(model.findings_, list)
+    assert plain.diagnostics_ is None and plain.findings_ is None
+    # Watching the training does not change it.
+    for a, b in zip(model.coefs_, plain.coefs_):
+        np.testing.assert_array_equal(a, b)

@@ -20,6 +20,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._estimator_solvers import EstimatorRate, SklearnStopping, run_lbfgs
 from .callbacks import Callback
+from .findings import findings
 from .layers import Dense
 from .losses import Loss
 from .network import Sequential, mlp
@@ -73,6 +74,7 @@ class BaseMLP(BaseEstimator):
         "schedule": [StrOptions(set(SCHEDULES)), Schedule, None],
         "dtype": [StrOptions({"float32", "float64"})],
         "callbacks": ["array-like", None],
+        "diagnostics": ["boolean"],
     }
 
     # -- what subclasses provide ------------------------------------------------------------------
@@ -216,7 +218,7 @@ class BaseMLP(BaseEstimator):
         self.loss_curve_ += losses
         self.best_loss_ = min(self.loss_curve_, default=self.loss_)
         self.validation_scores_ = None
-        self.history_ = None
+        self.history_ = self.diagnostics_ = self.findings_ = None
         if result.status == 0:
             self.stop_reason_ = "converged"
         else:
@@ -301,11 +303,14 @@ class BaseMLP(BaseEstimator):
                 schedule=rate,
                 callbacks=[stopper, *callbacks],
                 verbose=1 if self.verbose else 0,
+                diagnostics=self.diagnostics,
             )
         finally:
             stopper.validation_score, stopper.best_params = None, None
         self._stopper = stopper
         self.history_ = history
+        self.diagnostics_ = history.diagnostics if self.diagnostics else None
+        self.findings_ = findings(history) if self.diagnostics else None
         self.n_iter_ = history.epochs
         self.t_ += n * history.epochs
         self.loss_curve_ += history.loss
