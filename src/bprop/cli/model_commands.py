@@ -132,4 +132,8 @@ def run_info(args) -> int:
         for part, values in summary.get("scores", {}).items():
             shown = ", ".join(f"{k} {'n/a' if v is None else format(v, '.4f')}" for k, v in values.items())
             print(f"  {part:<6} {shown}")
+    if training.get("history"):
+        from .train_command import print_findings
+
+        print_findings(training["history"])
     return 0

@@ -53,6 +53,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="model.safetensors", help="model file to write (default model.safetensors)")
     p.add_argument("--plot", help="write loss/accuracy curves to this .png/.svg/.pdf")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--report", help="write a self-contained HTML report (curves, diagnostics, findings) here")
     p.add_argument("--checkpoint", metavar="DIR", help="save the full training state to DIR after every epoch")
     p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (its settings and data)")
     p.set_defaults(run=run)
@@ -111,6 +112,7 @@ def run(args) -> int:
     checkpoint_dir = checkpoint_folder(args.checkpoint or args.resume)
     out = output_path("--out", args.out, (".safetensors",))
     plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
+    report = output_path("--report", args.report, (".html", ".htm"))
     if args.data is None:
         source, settings["target"] = digits_path(), settings["target"] or DIGITS_TARGET
         print("data: the bundled UCI 8x8 handwritten digits (1,797 images)")
@@ -168,8 +170,12 @@ def run(args) -> int:
             verbose=0 if args.quiet else 1,
             callbacks=callbacks,
             resume=snapshot,
+            diagnostics=True,  # about 0.5 % of the training time, and it explains what went wrong
         )
     seconds = time.perf_counter() - started
+    if history.stop_reason == "diverged" and history.epochs == 0:
+        # Nothing was learnt: the "last finite weights" are the random initial ones, not worth a file.
+        raise CliError(f"{history.stop_message.split('; kept')[0]}, so no model was written; lower --lr")
     for warning in caught:
         warn(str(warning.message))
     results = checked_scores(net, target, prepared)
@@ -191,7 +197,12 @@ def run(args) -> int:
         from ..plot import loss_curves, save_figure
 
         save_figure(loss_curves(history), plot)
+    if report is not None:
+        _write_report(report, net, history, prepared, settings, table, source)
     _print_results(results, target.task_, history, seconds, out, plot)
+    print_findings(history)
+    if report is not None:
+        print(f"report written to {report}")
     if history.stop_reason in INTERRUPTED:
         where = f"; resume with: bprop train --resume {checkpoint_dir}" if checkpoint_dir else ""
         print(f"{history.stop_reason}: the best model so far is in {out}{where}")
@@ -225,3 +236,47 @@ def _print_results(results: dict, task: str, history, seconds: float, out: Path,
     print(f"model written to {out}")
     if plot is not None:
         print(f"plot written to {plot}")
+
+
+def print_findings(history) -> None:
+    """What the diagnostics say about the run, in plain words (see :mod:`bprop.findings`)."""
+    from ..findings import findings
+
+    found = findings(history)
+    if not found:
+        print("findings: none — the diagnostics saw nothing wrong")
+        return
+    print("findings:")
+    for finding in found:
+        print(f"  - {finding}")
+
+
+def _write_report(path: Path, net, history, prepared, settings: dict, table, source) -> None:
+    from ..report import write_report
+
+    target = prepared.encoder.target
+    classification = target.task_ == "classification"
+    rows = prepared.split._asdict()
+    summary = {
+        "source": "bundled UCI digits" if source is None or "digits.csv" in str(source) else str(source),
+        "rows": len(table),
+        "feature columns": len(prepared.encoder.features.feature_names),
+        "network inputs after encoding": prepared.X_train.shape[1],
+        "target": f"{target.name_} ({target.task_}"
+        + (f", {len(target.classes_)} classes)" if classification else ", standardised)"),
+        "train / validation / test rows": " / ".join(str(len(rows[k])) for k in ("train", "val", "test")),
+    }
+    y = prepared.Y_test.argmax(axis=1) if classification else prepared.Y_test[:, 0]
+    write_report(
+        path,
+        net=net,
+        history=history,
+        data_summary=summary,
+        X=prepared.X_test,
+        y=y,
+        settings=settings,
+        task=target.task_,
+        class_names=[str(c) for c in target.classes_] if classification else None,
+        feature_names=prepared.encoder.features.output_names,
+        evaluated_on="the test set",
+    )
