@@ -143,3 +143,16 @@ def test_single_example_weight_gradient_is_the_exact_outer_product(dtype, rng):
     layer.backward(dL_dy)
     dL_dz = dL_dy * (1 - out * out)
     assert np.array_equal(layer.dW, np.outer(x[0], dL_dz[0]))
+
+
+def test_small_batches_leave_the_blas_thread_count_as_it_was(rng):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def counts():
+        return [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+
+    before = counts()
+    net, X, Y, loss = make(CASES[0], 1, np.float32, seed=0)
+    net.train_step(X, Y, loss, bprop.SGD(0.1))
+    net.loss_and_gradients_unchecked(X, Y, loss)
+    assert counts() == before

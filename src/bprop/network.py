@@ -9,6 +9,7 @@ import copy
 
 import numpy as np
 
+from ._blas import few_threads, restore_threads
 from ._checks import check_dtype, check_matrix, check_targets
 from .dropout import Dropout
 from .layers import Dense, Layer
@@ -156,9 +157,13 @@ class Sequential:
     ) -> tuple[float, list[np.ndarray | None]]:
         """As :meth:`loss_and_gradients` on validated arrays; ``training`` switches dropout on."""
         logits = self._loss_mode(loss)
-        out = self.forward_unchecked(X, training=training, logits=logits)
-        value, dL_dout = loss.value_and_gradient(out, Y, sample_weight)
-        self.backward(dL_dout)
+        threads = few_threads(X.shape[0])
+        try:
+            out = self.forward_unchecked(X, training=training, logits=logits)
+            value, dL_dout = loss.value_and_gradient(out, Y, sample_weight)
+            self.backward(dL_dout)
+        finally:
+            restore_threads(threads)
         return value, self.gradients()
 
     def train_step(
@@ -184,14 +189,18 @@ class Sequential:
             value, grads = self.loss_and_gradients_unchecked(X, Y, loss, sample_weight, training=training)
             optimizer.step(self.parameters(), grads)
             return value
-        out = self.forward_unchecked(X, training=training, logits=self._loss_mode(loss))
-        value, grad = loss.value_and_gradient(out, Y, sample_weight)
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            if isinstance(layer, Dense):
-                grad = layer.backward(grad, need_input_grad=i > 0, descend=rate)
-            else:
-                grad = layer.backward(grad, need_input_grad=i > 0)
+        threads = few_threads(X.shape[0])
+        try:
+            out = self.forward_unchecked(X, training=training, logits=self._loss_mode(loss))
+            value, grad = loss.value_and_gradient(out, Y, sample_weight)
+            for i in range(len(self.layers) - 1, -1, -1):
+                layer = self.layers[i]
+                if isinstance(layer, Dense):
+                    grad = layer.backward(grad, need_input_grad=i > 0, descend=rate)
+                else:
+                    grad = layer.backward(grad, need_input_grad=i > 0)
+        finally:
+            restore_threads(threads)
         optimizer.iterations += 1  # what optimizer.step would have counted
         return value
 
