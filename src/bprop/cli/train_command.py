@@ -266,6 +266,11 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
         + (f", {len(target.classes_)} classes)" if classification else ", standardised)"),
         "train / validation / test rows": " / ".join(str(len(rows[k])) for k in ("train", "val", "test")),
     }
+    from ..optimizers import get_optimizer
+
+    # Show what ran: the optimiser's own default rate rather than "None"; task and target are under Data.
+    shown = {k: v for k, v in settings.items() if k not in ("task", "target")}
+    shown["learning_rate"] = settings["learning_rate"] or get_optimizer(settings["optimizer"]).learning_rate
     y = prepared.Y_test.argmax(axis=1) if classification else prepared.Y_test[:, 0]
     write_report(
         path,
@@ -274,7 +279,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
         data_summary=summary,
         X=prepared.X_test,
         y=y,
-        settings=settings,
+        settings=shown,
         task=target.task_,
         class_names=[str(c) for c in target.classes_] if classification else None,
         feature_names=prepared.encoder.features.output_names,
