@@ -70,7 +70,12 @@ def blas_info() -> list[dict]:
     except ImportError:
         return [{"error": "threadpoolctl not installed (pip install -e .[bench])"}]
     keys = ("internal_api", "prefix", "version", "architecture", "num_threads", "threading_layer")
-    return [{k: info.get(k) for k in keys if info.get(k) is not None} for info in threadpoolctl.threadpool_info()]
+    pools = []
+    for info in threadpoolctl.threadpool_info():
+        pool = {k: info.get(k) for k in keys if info.get(k) is not None}
+        pool["library"] = "/".join(info["filepath"].split("/")[-2:])  # e.g. numpy.libs/… vs scipy.libs/…
+        pools.append(pool)
+    return pools
 
 
 def machine_info() -> dict:
