@@ -156,3 +156,13 @@ def test_small_batches_leave_the_blas_thread_count_as_it_was(rng):
     net.train_step(X, Y, loss, bprop.SGD(0.1))
     net.loss_and_gradients_unchecked(X, Y, loss)
     assert counts() == before
+
+
+def test_fused_step_through_dropout_matches_the_reference_update(blas_mode, rng):
+    net = bprop.mlp([5, 8, 6, 3], activation="relu", output_activation="softmax", seed=2, dtype=np.float64, dropout=0.3)
+    X = rng.normal(size=(7, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 7)]
+    loss = bprop.get_loss("categorical_cross_entropy")
+    _, expected = reference_step(net, X, Y, loss, 0.1)  # the copy draws the same dropout masks
+    net.train_step(X, Y, loss, bprop.SGD(0.1))
+    assert_close(net.parameters(), expected, np.float64)
