@@ -48,7 +48,8 @@ def test_full_batch_epoch_equals_one_manual_step(rng):
     _, grads = b.loss_and_gradients(X, Y)
     bprop.SGD(0.1).step(b.parameters(), grads)
     for p, q in zip(a.parameters(), b.parameters()):
-        np.testing.assert_array_equal(p, q)
+        # fit fuses the update into the gradient GEMM, which may round differently in the last bit.
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-15)
 
 
 # -- reproducibility -----------------------------------------------------------------------------

@@ -87,7 +87,10 @@ def fit(
             criterion), checked with a full pass after each epoch.
         restore_best_weights: put back the weights of the best monitored epoch at the end, whatever
             ended training.
-        callbacks: :class:`~bprop.callbacks.Callback` objects.
+        callbacks: :class:`~bprop.callbacks.Callback` objects. With plain SGD (no momentum) and no
+            ``l2`` or ``clip_norm`` the update is fused into the gradient products
+            (:meth:`~bprop.network.Sequential.train_step`), so ``on_batch_end`` finds the weights
+            updated but the layers' gradient buffers not filled.
         diagnostics: record per-layer gradient, update, dead-unit and saturation figures every epoch in
             ``History.diagnostics`` (``True``, or a configured :class:`~bprop.diagnostics.Diagnostics`);
             :func:`bprop.findings` turns them into advice.
@@ -147,6 +150,9 @@ def fit(
         X_fit, Y_fit = X[rows], Y[rows]  # judge only the training rows, not the held-out ones
     else:
         X_fit, Y_fit = X, Y
+    # Without L2 or clipping nothing needs the gradients between backward and update, so the step
+    # can let plain SGD update the weights inside the products that form their gradients.
+    plain_step = not l2 and clip_norm is None
     gather = _BatchGatherer(X, Y, weights, min(batch_size, rows.size))
     random_layers = [layer for layer in net.layers if hasattr(layer, "rng")]
     first_epoch = 1
@@ -215,15 +221,19 @@ def fit(
                 total = total_weight = correct = 0.0
                 for state.batch, begin in enumerate(range(0, order.size, batch_size), start=1):
                     Xb, Yb, wb = gather(order[begin : begin + batch_size])
-                    value, grads = net.loss_and_gradients_unchecked(Xb, Yb, loss_fn, wb)
+                    if plain_step:
+                        value = net.train_step(Xb, Yb, loss_fn, optimizer, wb)
+                    else:
+                        value, grads = net.loss_and_gradients_unchecked(Xb, Yb, loss_fn, wb)
                     if not math.isfinite(value):
                         raise _DivergedError(epoch, f"the loss became {value} in batch {state.batch}")
                     if metric:
                         out = net.layers[-1]._out
                         hits = correct_rows(out, Yb, net.output_activation, logits, threshold)
                         correct += float(hits @ wb) if wb is not None else float(hits.sum())
-                    _regularise(params, grads, weight_params, l2, clip_norm)
-                    optimizer.step(params, grads)
+                    if not plain_step:
+                        _regularise(params, grads, weight_params, l2, clip_norm)
+                        optimizer.step(params, grads)
                     batch_weight = float(wb.sum()) if wb is not None else Xb.shape[0]
                     total += value * batch_weight
                     total_weight += batch_weight
@@ -309,10 +319,11 @@ class _BatchGatherer:
                 None if self.weights is None else np.empty(n, self.weights.dtype),
             )
         Xb, Yb, wb = self._buffers[n]
-        np.take(self.X, idx, axis=0, out=Xb)
-        np.take(self.Y, idx, axis=0, out=Yb)
+        # mode="clip" (the indices are valid anyway) spares NumPy a hidden temporary copy with out=.
+        np.take(self.X, idx, axis=0, out=Xb, mode="clip")
+        np.take(self.Y, idx, axis=0, out=Yb, mode="clip")
         if wb is not None:
-            np.take(self.weights, idx, out=wb)
+            np.take(self.weights, idx, out=wb, mode="clip")
         return Xb, Yb, wb
 
 
