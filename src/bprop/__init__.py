@@ -3,6 +3,7 @@
 from . import schedules as schedules
 from .activations import ACTIVATIONS as ACTIVATIONS
 from .activations import get_activation as get_activation
+from .batches import evaluate as evaluate
 from .callbacks import Callback as Callback
 from .callbacks import ProgressBar as ProgressBar
 from .callbacks import TrainingState as TrainingState
@@ -27,7 +28,6 @@ from .optimizers import RMSprop as RMSprop
 from .optimizers import get_optimizer as get_optimizer
 from .recording import Trace as Trace
 from .training import DivergenceWarning as DivergenceWarning
-from .training import evaluate as evaluate
 from .training import fit as fit
 
 __version__ = "0.1.0"
