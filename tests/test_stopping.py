@@ -197,6 +197,6 @@ def test_divergence_stops_with_a_warning_and_keeps_the_last_finite_weights(rng):
     assert history.stop_reason == "diverged"
     assert all(np.isfinite(p).all() for p in net.parameters())
     assert all(np.isfinite(loss) for loss in history.loss)
-    if recorder.snapshots:
-        for p, b in zip(net.parameters(), recorder.snapshots[-1]):
-            np.testing.assert_array_equal(p, b)
+    assert recorder.snapshots, "the test needs divergence after at least one finished epoch"
+    for p, b in zip(net.parameters(), recorder.snapshots[-1]):
+        np.testing.assert_array_equal(p, b)

@@ -65,10 +65,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_with(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(temp_path)`` to produce the file, then move it over ``path`` in one rename."""
     path = _check_destination(path)
-    with _temporary_sibling(path) as tmp:
-        write(tmp)
-        # Flush to disk before the rename, or a crash could leave the new name pointing at empty blocks.
-        _fsync(tmp)
-        os.chmod(tmp, _final_mode(path))
-        os.replace(tmp, path)
+    try:
+        with _temporary_sibling(path) as tmp:
+            write(tmp)
+            # Flush to disk before the rename, or a crash could leave the new name pointing at empty blocks.
+            _fsync(tmp)
+            os.chmod(tmp, _final_mode(path))
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise ValueError(f"cannot write {str(path)!r}: {exc.strerror or exc}; choose a writable folder") from None
     return path

@@ -44,7 +44,10 @@ def save_checkpoint(folder: str | os.PathLike, snapshot: dict, extra: dict | Non
     from safetensors.numpy import save as st_save
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the checkpoint folder {str(folder)!r}: {exc.strerror or exc}") from None
     tensors, rest = _split_arrays(snapshot)
     document = {"format": FORMAT, "version": VERSION, "state": rest, "extra": extra}
     # JSON keeps Python floats exactly (repr round-trips) and big integers (random-generator states) whole.

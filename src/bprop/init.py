@@ -111,7 +111,12 @@ def initialize(
         values = spec(shape, rng, dtype)
     else:
         values = spec
-    values = np.array(values, dtype=dtype)
+    try:
+        values = np.array(values, dtype=dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f"initial values must be numbers of shape {tuple(shape)}") from None
     if values.shape != tuple(shape):
         raise ValueError(f"initial values have shape {values.shape}, the layer needs {tuple(shape)}")
+    if not np.isfinite(values).all():
+        raise ValueError("initial weights contain NaN or infinite values; give finite numbers")
     return values

@@ -102,4 +102,9 @@ def holdout_indices(
     if labels is not None:
         codes = np.unique(labels, return_inverse=True, axis=0 if np.ndim(labels) > 1 else None)[1].reshape(-1)
     split = split_indices(codes, val_fraction=fraction, test_fraction=0.0, rng=rng)
+    if split.val.size == 0:
+        raise ValueError(
+            f"holding out {fraction} of {n_samples} samples leaves no validation rows (every class keeps its "
+            "only rows for training); use more data, or pass validation_data explicitly"
+        )
     return split.train, split.val

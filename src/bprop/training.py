@@ -134,6 +134,11 @@ def fit(
         X_val, Y_val = X[val_rows], Y[val_rows]
     else:
         X_val = Y_val = None
+    if weights is not None:
+        # A row of weight 0 counts for nothing: leave it out, so no batch can be made of such rows only.
+        rows = rows[weights[rows] > 0]
+        if rows.size == 0:
+            raise ValueError("every training row has sample_weight 0; give some rows a positive weight")
     history = History(metric_name=metric, monitor="val_loss" if X_val is not None else "loss")
     callbacks = list(callbacks) + ([ProgressBar()] if wants_progress_bar(verbose) else [])
     if diagnostics:
@@ -245,7 +250,11 @@ def fit(
                     if state.stop_requested or (max_time is not None and time.perf_counter() - start >= max_time):
                         break
                 if state.stop_requested in ("interrupted", "terminated"):
-                    history.stop_reason = state.stop_requested  # the partial epoch is not recorded
+                    # The partial epoch is not recorded; its updates are kept only if they stayed finite.
+                    if not all(np.isfinite(p).all() for p in params):
+                        for p, keep in zip(params, last_good):
+                            np.copyto(p, keep)
+                    history.stop_reason = state.stop_requested
                     break
                 if not all(np.isfinite(p).all() for p in params):
                     raise _DivergedError(epoch, "a weight became infinite or NaN")

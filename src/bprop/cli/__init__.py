@@ -57,7 +57,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
-    except (CliError, ValueError) as exc:
+    except (CliError, ValueError, OSError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message held
         print(f"error: {message}", file=sys.stderr)
         return 2

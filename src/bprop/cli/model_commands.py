@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from .common import CliError, input_file, notice, output_path
+from .common import CliError, input_file, json_safe, notice, output_path
 from .scoring import scores
 
 
@@ -38,7 +38,10 @@ def _load(path_text: str):
     model = io.load(input_file("MODEL", path_text))
     if not model.preprocessing:
         raise CliError(f"{path_text!r} has no stored preprocessing; it was not written by 'bprop train'")
-    return model, TableEncoder.from_dict(model.preprocessing)
+    try:
+        return model, TableEncoder.from_dict(model.preprocessing)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CliError(f"{path_text!r} has damaged preprocessing metadata ({exc!r}); train the model again") from None
 
 
 def _features(encoder, table):
@@ -46,7 +49,11 @@ def _features(encoder, table):
     name = encoder.target.name_
     if name in table.columns:
         table = table.drop(columns=[name])
-    X, report = encoder.features.transform_with_report(table)
+    try:
+        X, report = encoder.features.transform_with_report(table)
+    except (KeyError, TypeError, AttributeError) as exc:
+        # A fitted preprocessor only fails this way when the model file's metadata was tampered with.
+        raise CliError(f"the model's stored preprocessing is damaged ({exc!r}); train the model again") from None
     for line in report.notices():
         notice(line)
     return X
@@ -66,7 +73,7 @@ def run_evaluate(args) -> int:
     keys = ("accuracy", "log_loss") if task == "classification" else ("mse", "mae", "r2")
     report = {"task": task, "n_samples": int(len(table)), **{k: result[k] for k in keys}}
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(json_safe(report), allow_nan=False))  # an undefined r2 is null, not NaN
     else:
         print(f"{task} on {len(table)} rows")
         for k in keys:
@@ -112,14 +119,21 @@ def run_info(args) -> int:
     for layer in net.layers:
         print(f"  {layer!r}")
     if model.preprocessing:
-        from ..data import TableEncoder
-
-        encoder = TableEncoder.from_dict(model.preprocessing)
+        _, encoder = _load(args.model)
         target = encoder.target
         what = f"classes {target.classes_}" if target.task_ == "classification" else "numeric (standardised)"
         print(f"target: {target.name_!r}, {target.task_}, {what}")
         print(f"features: {len(encoder.features.feature_names)} columns → {len(encoder.features.output_names)} inputs")
-    training = model.training or {}
+    try:
+        _print_training(model.training or {})
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise CliError(
+            f"{args.model!r} has damaged training metadata ({exc!r}); the weights may still be usable"
+        ) from None
+    return 0
+
+
+def _print_training(training: dict) -> None:
     summary, settings = training.get("summary"), training.get("settings")
     if settings:
         shown = ", ".join(f"{k}={v}" for k, v in settings.items() if v is not None)
@@ -136,4 +150,3 @@ def run_info(args) -> int:
         from .train_command import print_findings
 
         print_findings(training["history"])
-    return 0

@@ -204,7 +204,8 @@ def run(args) -> int:
     if report is not None:
         print(f"report written to {report}")
     if history.stop_reason in INTERRUPTED:
-        where = f"; resume with: bprop train --resume {checkpoint_dir}" if checkpoint_dir else ""
+        saved = checkpoint_dir is not None and (checkpoint_dir / "checkpoint.safetensors").exists()
+        where = f"; resume with: bprop train --resume {checkpoint_dir}" if saved else ""
         print(f"{history.stop_reason}: the best model so far is in {out}{where}")
         return INTERRUPTED[history.stop_reason]
     return 0
