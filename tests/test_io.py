@@ -134,7 +134,9 @@ def test_interrupted_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path, 
         raise interruption
 
     monkeypatch.setattr(_files, "_fsync", fail)
-    with pytest.raises(type(interruption)):
+    # An OS error becomes a ValueError naming the file; a Ctrl-C stays a KeyboardInterrupt.
+    expected = ValueError if isinstance(interruption, OSError) else type(interruption)
+    with pytest.raises(expected):
         save(make_net(np.float32, seed=9), path)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
