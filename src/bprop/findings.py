@@ -38,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .history import history_field
+
 __all__ = ["Finding", "findings"]
 
 RECENT_EPOCHS = 3
@@ -67,12 +69,6 @@ class Finding:
 
     def __str__(self) -> str:
         return self.message
-
-
-def _field(history: Any, name: str, default: Any = None) -> Any:
-    if isinstance(history, Mapping):
-        return history.get(name, default)
-    return getattr(history, name, default)
 
 
 def _pct(x: float) -> str:
@@ -109,11 +105,13 @@ def findings(history: Any) -> list[Finding]:
     """
     if not isinstance(history, Mapping) and not hasattr(history, "loss"):
         raise ValueError(f"findings needs a bprop.History or its to_dict() form, got {type(history).__name__}")
-    loss = _floats(_field(history, "loss"))
-    diagnostics = list(_field(history, "diagnostics") or [])
+    loss = _floats(history_field(history, "loss"))
+    diagnostics = list(history_field(history, "diagnostics") or [])
     found: list[Finding] = []
-    if _field(history, "stop_reason") == "diverged":
-        found.append(Finding("diverged", _field(history, "stop_message") or "training diverged", epoch=len(loss) + 1))
+    if history_field(history, "stop_reason") == "diverged":
+        found.append(
+            Finding("diverged", history_field(history, "stop_message") or "training diverged", epoch=len(loss) + 1)
+        )
     found += _rising(loss)
     if diagnostics:
         found += _layer_findings(diagnostics, loss)
@@ -251,16 +249,16 @@ def _step_sizes(diagnostics: list[dict], loss: list[float], n: int) -> list[Find
 
 
 def _overfitting(history: Any, loss: list[float]) -> list[Finding]:
-    val = _floats(_field(history, "val_loss"))
+    val = _floats(history_field(history, "val_loss"))
     if len(val) < OVERFIT_MIN_EPOCHS or len(loss) != len(val) or not all(map(math.isfinite, val + loss)):
         return []
     best = min(range(len(val)), key=val.__getitem__)
     rise = (val[-1] - val[best]) / abs(val[best]) if val[best] else math.inf
     if rise < OVERFIT_RISE or len(val) - 1 - best < OVERFIT_PATIENCE or loss[-1] >= loss[best]:
         return []
-    name = _field(history, "metric_name")
-    metric = _field(history, "metric") or []
-    val_metric = _field(history, "val_metric") or []
+    name = history_field(history, "metric_name")
+    metric = history_field(history, "metric") or []
+    val_metric = history_field(history, "val_metric") or []
     lead = f"training {name} {_pct(metric[-1])}, " if name and metric else "training loss still falling, "
     if name and len(val_metric) == len(val) and _pct(val_metric[-1]) != _pct(max(val_metric)):
         lead += f"validation {name} down from {_pct(max(val_metric))} to {_pct(val_metric[-1])}, "

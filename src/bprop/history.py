@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -67,3 +69,10 @@ class History:
             parts.append(f"{self.metric_name} {self.metric[-1]:.4g}")
         parts.append(f"stopped: {self.stop_reason}")
         return ", ".join(parts)
+
+
+def history_field(history: History | Mapping, name: str, default: Any = None) -> Any:
+    """A field of a :class:`History` or of its ``to_dict()`` form (as stored in model files)."""
+    if isinstance(history, Mapping):
+        return history.get(name, default)
+    return getattr(history, name, default)

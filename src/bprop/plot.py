@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._figures import new_figure
 from ._files import atomic_write_with
+from .history import history_field
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -25,27 +26,12 @@ _TRAIN_STYLE = {"color": "#1f77b4", "linewidth": 1.8}
 _VAL_STYLE = {"color": "#d62728", "linewidth": 1.8, "linestyle": "--"}
 
 
-def _field(history: Any, name: str, default: Any = None) -> Any:
-    if isinstance(history, Mapping):
-        return history.get(name, default)
-    return getattr(history, name, default)
-
-
 def _series(history: Any, name: str) -> list[float]:
-    values = _field(history, name) or []
+    values = history_field(history, name) or []
     try:
         return [math.nan if v is None else float(v) for v in values]
     except (TypeError, ValueError):
         raise ValueError(f"history {name!r} must be a list of numbers, got {values!r}") from None
-
-
-def _new_figure(n_panels: int) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4 * n_panels, 4.4), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)  # attaches itself: drawing and savefig then work headless
-    return fig
 
 
 def _plot_pair(ax, epochs: list[int], train: list[float], val: list[float], label: str) -> None:
@@ -75,10 +61,10 @@ def loss_curves(history: Any, *, title: str | None = None) -> Figure:
     if not loss and not val_loss:
         raise ValueError("history has no loss values to plot; train for at least one epoch first")
     metric, val_metric = _series(history, "metric"), _series(history, "val_metric")
-    metric_name = _field(history, "metric_name") or "metric"
+    metric_name = history_field(history, "metric_name") or "metric"
     has_metric = any(math.isfinite(v) for v in metric + val_metric)
 
-    fig = _new_figure(2 if has_metric else 1)
+    fig = new_figure(2 if has_metric else 1)
     axes = fig.subplots(1, 2) if has_metric else [fig.subplots()]
     n_epochs = max(len(loss), len(val_loss))
     epochs = list(range(1, n_epochs + 1))
@@ -96,7 +82,7 @@ def loss_curves(history: Any, *, title: str | None = None) -> Figure:
         axes[1].set_ylabel(metric_name)
         axes[1].set_title(metric_name)
 
-    best = _field(history, "best_epoch")
+    best = history_field(history, "best_epoch")
     if isinstance(best, int) and 1 <= best <= n_epochs:
         for ax in axes:
             ax.axvline(best, color="0.4", linestyle=":", linewidth=1.2, label=f"best epoch ({best})")

@@ -7,12 +7,13 @@ re-exported by :mod:`bprop.plot`. Needs matplotlib (``cli`` extra).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._figures import new_figure
 from .dropout import Dropout
+from .history import history_field
 from .layers import Dense
 
 if TYPE_CHECKING:
@@ -21,20 +22,6 @@ if TYPE_CHECKING:
     from .network import Sequential
 
 __all__ = ["architecture", "gradient_curves", "confusion_matrix", "predicted_vs_true", "decision_boundary"]
-
-
-def _field(history: Any, name: str, default: Any = None) -> Any:
-    return history.get(name, default) if isinstance(history, Mapping) else getattr(history, name, default)
-
-
-def _new_figure(n_panels: int) -> Figure:
-    # Not imported from bprop.plot: that module re-exports this one, so importing it here would be circular.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4 * n_panels, 4.4), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)  # attaches itself: savefig then works headless
-    return fig
 
 
 _LAYER_COLOURS = {"relu": "#4c9be8", "leaky_relu": "#4c9be8", "sigmoid": "#f0a04b", "tanh": "#e8c547"}
@@ -54,7 +41,7 @@ def architecture(net: Sequential) -> Figure:
             blocks.append((f"{layer.fan_out} units\n{layer.activation.name}", layer.fan_out, colour))
         elif isinstance(layer, Dropout):
             blocks.append((f"dropout\n{layer.rate:g}", 0, "#ffffff"))
-    fig = _new_figure(1)
+    fig = new_figure(1)
     fig.set_size_inches(max(4.0, 1.5 * len(blocks)), 2.4)
     ax = fig.subplots()
     ax.set_axis_off()
@@ -93,7 +80,7 @@ def gradient_curves(history: Any) -> Figure:
     Args:
         history: a :class:`bprop.History` (or its dict form) recorded with ``fit(..., diagnostics=True)``.
     """
-    diagnostics = _field(history, "diagnostics") or []
+    diagnostics = history_field(history, "diagnostics") or []
     if not diagnostics:
         raise ValueError("history has no diagnostics to plot; train with fit(..., diagnostics=True)")
     epochs = [d["epoch"] for d in diagnostics]
@@ -108,7 +95,7 @@ def gradient_curves(history: Any) -> Figure:
         if any(math.isfinite(v) for v in values)
     ]
     n_panels = 3 if fractions else 2
-    fig = _new_figure(n_panels)
+    fig = new_figure(n_panels)
     fig.set_size_inches(4.4 * n_panels, 3.6)  # narrower than the loss curves: the report shows it at page width
     axes = fig.subplots(1, n_panels)
     panels = [("grad_norm", "gradient norm ‖∂L/∂W‖"), ("update_ratio", "update / weight ‖ΔW‖/‖W‖")]
@@ -154,7 +141,7 @@ def confusion_matrix(y_true, y_pred, *, labels: list | None = None) -> Figure:
     counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for t, p in zip(y_true.tolist(), y_pred.tolist()):
         counts[index[t], index[p]] += 1
-    fig = _new_figure(1)
+    fig = new_figure(1)
     side = min(6.0, 3.6 + 0.2 * len(labels))
     fig.set_size_inches(side + 1.2, side)
     ax = fig.subplots()
@@ -181,7 +168,7 @@ def predicted_vs_true(y_true, y_pred) -> Figure:
     y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has shape {y_true.shape} but y_pred has shape {y_pred.shape}")
-    fig = _new_figure(1)
+    fig = new_figure(1)
     fig.set_size_inches(5.5, 5.0)
     ax = fig.subplots()
     for k in range(y_true.shape[1]):
@@ -228,7 +215,7 @@ def decision_boundary(
     gx, gy = np.meshgrid(np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution))
     grid_classes = predict_classes(net, np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
     n_classes = max(int(grid_classes.max()), int(y.max())) + 1
-    fig = _new_figure(1)
+    fig = new_figure(1)
     fig.set_size_inches(6.0, 5.0)
     ax = fig.subplots()
     # A fixed colour per class index, the same for the regions and the dots.
