@@ -215,6 +215,9 @@ def test_sigint_stops_after_the_current_batch(rng):
         ({"optimizer": bprop.SGD(0.1), "learning_rate": 0.1}, "pass one or the other"),
         ({"loss": "binary_cross_entropy"}, "needs a 'sigmoid' output layer"),
         ({"sample_weight": -np.ones(60)}, "sample_weight must be finite and non-negative"),
+        ({"l2": "x"}, "l2 must be a number, got 'x'"),
+        ({"seed": "a"}, "seed must be an int"),
+        ({"validation_data": 5}, "validation_data must be a pair"),
     ],
 )
 def test_bad_arguments(options, message, rng):

@@ -12,10 +12,9 @@ from .network import Sequential
 class BatchGatherer:
     """Copies the rows of a batch into buffers reused across steps (no allocation per batch)."""
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, batch_size: int):
+    def __init__(self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None):
         self.X, self.Y, self.weights = X, Y, weights
         self._buffers: dict[int, tuple] = {}
-        self._full = batch_size
 
     def __call__(self, idx: np.ndarray):
         n = idx.size

@@ -118,6 +118,8 @@ def fit(
     _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data)
     optimizer = _make_optimizer(optimizer, learning_rate)
     schedule = get_schedule(schedule)
+    if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     split_rng, shuffle_rng = rng.spawn(2)
     metric = ("accuracy" if loss_fn.fused_activation else None) if metric == "auto" else metric
@@ -159,7 +161,7 @@ def fit(
     # Without L2 or clipping nothing needs the gradients between backward and update, so the step
     # can let plain SGD update the weights inside the products that form their gradients.
     plain_step = not l2 and clip_norm is None
-    gather = BatchGatherer(X, Y, weights, min(batch_size, rows.size))
+    gather = BatchGatherer(X, Y, weights)
     random_layers = [layer for layer in net.layers if hasattr(layer, "rng")]
     first_epoch = 1
     if resume is not None:
@@ -321,6 +323,16 @@ def _make_optimizer(optimizer, learning_rate) -> Optimizer:
 
 
 def _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data):
+    for name, value in (
+        ("l2", l2),
+        ("clip_norm", clip_norm),
+        ("target_loss", target_loss),
+        ("min_delta", min_delta),
+        ("max_time", max_time),
+        ("validation_split", validation_split),
+    ):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))):
+            raise ValueError(f"{name} must be a number, got {value!r}")
     if not (math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
     if clip_norm is not None and not clip_norm > 0:
@@ -335,7 +347,7 @@ def _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, va
         raise ValueError(f"target_loss must be a finite number or None, got {target_loss!r}")
     if validation_data is not None and validation_split:
         raise ValueError("give validation_split or validation_data, not both")
-    if validation_data is not None and len(validation_data) != 2:
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
         raise ValueError("validation_data must be a pair (X_val, Y_val)")
 
 
