@@ -14,8 +14,16 @@ def correct_rows(a: np.ndarray, Y: np.ndarray, output_activation: str, logits: b
     """
     if output_activation == "softmax":
         return a.argmax(axis=1) == Y.argmax(axis=1)
-    cut = 0.0 if logits else threshold
-    return ((a >= cut) == (Y >= threshold)).all(axis=1)
+    return (decide(a, output_activation, logits, threshold) == (Y > threshold)).all(axis=1)
+
+
+def decide(a: np.ndarray, output_activation: str, logits: bool = False, threshold: float = 0.5) -> np.ndarray:
+    """The class decision for outputs (or logits): the argmax index for softmax, else per unit
+    ``a > threshold`` (``a > 0`` for sigmoid logits). Strictly greater, as scikit-learn decides: an
+    output exactly at the threshold counts as the lower class."""
+    if output_activation == "softmax":
+        return a.argmax(axis=1)
+    return a > (0.0 if logits else threshold)
 
 
 def target_threshold(Y: np.ndarray) -> float:

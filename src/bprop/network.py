@@ -104,15 +104,24 @@ class Sequential:
                 a = layer.forward(a, training=training)
         return a
 
-    def backward(self, dL_dout: np.ndarray, *, need_input_grad: bool = False) -> np.ndarray | None:
+    def backward(
+        self, dL_dout: np.ndarray, *, need_input_grad: bool = False, descend: float | None = None
+    ) -> np.ndarray | None:
         """Back-propagate dL/d(output) (or dL/dz if the forward pass stopped at the logits).
 
-        Fills every layer's gradient buffers; returns dL/dX when ``need_input_grad``.
+        Fills every layer's gradient buffers; returns dL/dX when ``need_input_grad``. With ``descend=η``
+        each Dense layer instead applies ``p ← p − η·g`` inside the products that form its gradients
+        (see :meth:`train_step`).
         """
         grad = dL_dout
         for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
             # The input gradient of the first layer is only needed when asked for: skip that GEMM.
-            grad = self.layers[i].backward(grad, need_input_grad=need_input_grad or i > 0)
+            wanted = need_input_grad or i > 0
+            if descend is not None and isinstance(layer, Dense):
+                grad = layer.backward(grad, need_input_grad=wanted, descend=descend)
+            else:
+                grad = layer.backward(grad, need_input_grad=wanted)
         return grad
 
     def _loss_mode(self, loss: Loss) -> bool:
@@ -193,12 +202,7 @@ class Sequential:
         try:
             out = self.forward_unchecked(X, training=training, logits=self._loss_mode(loss))
             value, grad = loss.value_and_gradient(out, Y, sample_weight)
-            for i in range(len(self.layers) - 1, -1, -1):
-                layer = self.layers[i]
-                if isinstance(layer, Dense):
-                    grad = layer.backward(grad, need_input_grad=i > 0, descend=rate)
-                else:
-                    grad = layer.backward(grad, need_input_grad=i > 0)
+            self.backward(grad, descend=rate)
         finally:
             restore_threads(threads)
         optimizer.iterations += 1  # what optimizer.step would have counted

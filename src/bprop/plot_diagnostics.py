@@ -15,6 +15,7 @@ from ._figures import new_figure
 from .dropout import Dropout
 from .history import history_field
 from .layers import Dense
+from .metrics import decide
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -246,8 +247,7 @@ def _class_label(name) -> str:
 
 
 def predict_classes(net: Sequential, X) -> np.ndarray:
-    """Class index per row: argmax of a softmax output, or ``output ≥ 0.5`` for one sigmoid unit."""
+    """Class index per row: argmax of a softmax output, or ``output > 0.5`` for one sigmoid unit."""
     out = net.forward(X)
-    if out.shape[1] == 1:
-        return (out[:, 0] >= 0.5).astype(np.int64)
-    return out.argmax(axis=1)
+    decision = decide(out, "softmax" if out.shape[1] > 1 else net.output_activation)
+    return decision[:, 0].astype(np.int64) if out.shape[1] == 1 else decision
