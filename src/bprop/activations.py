@@ -98,11 +98,29 @@ class Tanh(Activation):
         return np.multiply(dL_dout, one_minus_sq, out=dL_dz)
 
 
+# NumPy's ``maximum`` against a scalar 0 takes a slow broadcasting loop (16 µs for 128 × 256 float32
+# here); against an array of zeros it runs its SIMD kernel (4.5 µs). One read-only zero array per dtype,
+# viewed in the shape of ``z``, serves every ReLU up to this many elements; larger ``z`` take the scalar.
+_ZERO_ELEMENTS = 1 << 18
+_ZEROS: dict[np.dtype, np.ndarray] = {}
+
+
+def _zeros_like(z: np.ndarray) -> np.ndarray | int:
+    """A read-only array of zeros shaped like ``z``, or the scalar 0 when ``z`` is too large or unusual."""
+    if z.size > _ZERO_ELEMENTS or z.dtype.char not in "fd":
+        return 0
+    zeros = _ZEROS.get(z.dtype)
+    if zeros is None:
+        zeros = _ZEROS[z.dtype] = np.zeros(_ZERO_ELEMENTS, dtype=z.dtype)
+        zeros.flags.writeable = False
+    return zeros[: z.size].reshape(z.shape)
+
+
 class ReLU(Activation):
     name = "relu"
 
     def forward(self, z, out=None):
-        return np.maximum(z, 0, out=out)
+        return np.maximum(z, _zeros_like(z), out=out)
 
     def derivative(self, out):
         return (out > 0).astype(out.dtype)
