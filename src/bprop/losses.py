@@ -139,23 +139,32 @@ class CategoricalCrossEntropy(Loss):
         # The value and the gradient share the shifted logits and their exponentials, so a step makes
         # about half the NumPy calls of per_sample + gradient (calls, not flops, dominate at small batches).
         # z itself is left alone: fit reads the logits afterwards for the accuracy.
-        shifted = z - z.max(axis=1, keepdims=True)
+        # Row maxima and row sums of a narrow (n, k) array: NumPy reduces along a short last axis slowly
+        # (6.6 and 4.5 µs at 128 × 10 here); reducing down the rows of a transposed copy is 2× faster. Each
+        # row's figure still depends on that row alone (a BLAS product with ones would not guarantee it,
+        # and a weight of 2 must equal a duplicated row).
+        n = z.shape[0]
+        shifted = z - _row_reduce(np.maximum, z)
         grad = np.exp(shifted)
-        total = np.add.reduce(grad, axis=1, keepdims=True)
-        y_sum = np.add.reduce(Y, axis=1, keepdims=True)
+        total = _row_reduce(np.add, grad)  # (n, 1)
+        y_sum = _row_reduce(np.add, Y)
         rows = np.log(total)  # (n, 1): logsumexp · Σy − Σ shifted·y, as per_sample
         rows *= y_sum
         shifted *= Y
-        rows -= np.add.reduce(shifted, axis=1, keepdims=True)
+        rows -= _row_reduce(np.add, shifted)
         grad /= total
         grad *= y_sum  # softmax · Σy
         grad -= Y
-        n = z.shape[0]
         if sample_weight is None:
             grad *= 1.0 / n
             return float(np.add.reduce(rows, axis=None, dtype=np.float64)) / n, grad
         grad *= _row_scale(n, z.dtype, sample_weight)
         return _batch_mean(rows[:, 0], sample_weight), grad
+
+
+def _row_reduce(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce(a, axis=1, keepdims=True)`` through the transposed copy (see above)."""
+    return ufunc.reduce(a.T.copy(), axis=0)[:, None]
 
 
 LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (HalfSSE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy)}
