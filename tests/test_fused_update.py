@@ -104,19 +104,13 @@ def test_optimizers_that_cannot_fuse_take_the_ordinary_path(rng):
 
 
 def test_fused_step_reproduces_the_worked_example(worked_example):
+    from bprop.explain import ARTICLE_SPEC, network_from_spec
+
     ref = worked_example
-    w = ref["initial"]
-    net = bprop.mlp([2, 2, 2], activation="sigmoid", dtype=np.float64)
-    hidden, output = net.layers
-    hidden.W = [[w["w1"], w["w3"]], [w["w2"], w["w4"]]]
-    output.W = [[w["w5"], w["w7"]], [w["w6"], w["w8"]]]
-    hidden.b, output.b = w["b1"], w["b2"]
-    hidden.freeze("b")
-    output.freeze("b")
-    X = np.array([[ref["inputs"]["i1"], ref["inputs"]["i2"]]])
-    Y = np.array([[ref["targets"]["o1"], ref["targets"]["o2"]]])
-    E_total = net.train_step(X, Y, bprop.get_loss("half_sse"), bprop.SGD(0.5))
+    net, X, Y, learning_rate, loss = network_from_spec(ARTICLE_SPEC)
+    E_total = net.train_step(X, Y, bprop.get_loss(loss), bprop.SGD(learning_rate))
     assert E_total == pytest.approx(ref["error"]["E_total"], abs=1e-9)
+    hidden, output = net.layers
     updated = [*hidden.W.T.ravel(), *output.W.T.ravel()]
     for name, value in zip(["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"], updated):
         assert value == pytest.approx(ref["updated"][name], abs=1e-9), name
