@@ -28,7 +28,7 @@ def test_activation_extremes(name, dtype):
         assert np.isfinite(act.derivative(out)).all()
 
 
-@pytest.mark.parametrize("name", ["half_sse", "mse", "binary_cross_entropy", "categorical_cross_entropy"])
+@pytest.mark.parametrize("name", ["half_sse", "mse", "half_mse", "binary_cross_entropy", "categorical_cross_entropy"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_loss_extremes(name, dtype):
     loss = get_loss(name)
@@ -50,6 +50,7 @@ def test_registry_is_covered():
     assert {cls.name for cls in LOSSES.values()} == {
         "half_sse",
         "mse",
+        "half_mse",
         "binary_cross_entropy",
         "categorical_cross_entropy",
     }

@@ -11,6 +11,7 @@ HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
 OUTPUTS = [
     ("identity", "half_sse"),
     ("identity", "mse"),
+    ("identity", "half_mse"),
     ("sigmoid", "half_sse"),
     ("tanh", "mse"),
     ("sigmoid", "binary_cross_entropy"),

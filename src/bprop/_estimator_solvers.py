@@ -1,6 +1,5 @@
 """Pieces the scikit-learn estimators plug into :func:`bprop.fit` and ``scipy.optimize``.
 
-- :class:`HalfMSE`: scikit-learn's ``squared_error`` (half the mean squared error).
 - :class:`EstimatorRate`: the learning-rate schedule of one ``fit`` call (constant, invscaling, adaptive
   or a bprop schedule), continuing across warm starts and ``partial_fit`` calls.
 - :class:`SklearnStopping`: scikit-learn's ``tol`` / ``n_iter_no_change`` rule as a callback, because
@@ -17,25 +16,9 @@ from collections.abc import Callable
 import numpy as np
 
 from .callbacks import Callback, TrainingState
-from .losses import MSE, Loss
+from .losses import Loss
 from .network import Sequential
 from .schedules import Schedule
-
-
-class HalfMSE(MSE):
-    """½ · mean over outputs of (y − out)², averaged over the batch: scikit-learn's ``squared_error``.
-
-    Equal to ``half_sse`` for one output and ``half_sse / n_outputs`` for several, so ``alpha`` and
-    ``tol`` mean what they mean in scikit-learn for multi-output regression too.
-    """
-
-    name = "half_mse"
-
-    def per_sample(self, a, Y):
-        return 0.5 * super().per_sample(a, Y)
-
-    def gradient(self, a, Y, scale):
-        return super().gradient(a, Y, 0.5 * scale)
 
 
 class EstimatorRate(Schedule):

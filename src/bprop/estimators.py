@@ -27,8 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from ._estimator_base import BaseMLP
-from ._estimator_solvers import HalfMSE
-from .losses import BinaryCrossEntropy, CategoricalCrossEntropy
+from .losses import BinaryCrossEntropy, CategoricalCrossEntropy, get_loss
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -242,7 +241,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor (one or several outputs) trained by backpropagation.
 
     The output layer is linear and the loss is scikit-learn's ``squared_error``: half the mean squared
-    error, averaged over outputs and samples (:class:`~bprop._estimator_solvers.HalfMSE`). Parameters,
+    error, averaged over outputs and samples (:class:`~bprop.losses.HalfMSE`). Parameters,
     attributes and differences from scikit-learn are those of :class:`MLPClassifier` without
     ``class_weight``. A 2-D ``y`` with one column gives 2-D predictions (as ``LinearRegression``; no
     warning), a 1-D ``y`` 1-D predictions.
@@ -303,7 +302,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return (y.reshape(-1, 1) if y.ndim == 1 else y), None
 
     def _output(self, Y):
-        return "identity", HalfMSE()
+        return "identity", get_loss("half_mse")
 
     def _validation_score(self, net, X, Y, w) -> float:
         """R² on the validation set (averaged over outputs), weighted by ``w``."""

@@ -92,6 +92,22 @@ class MSE(Loss):
         return grad
 
 
+class HalfMSE(MSE):
+    """½ · mean over outputs of (y − out)², averaged over the batch: scikit-learn's ``squared_error``.
+
+    Equal to ``half_sse`` for one output and ``half_sse / n_outputs`` for several, so ``alpha`` and
+    ``tol`` mean what they mean in scikit-learn for multi-output regression too.
+    """
+
+    name = "half_mse"
+
+    def per_sample(self, a, Y):
+        return 0.5 * super().per_sample(a, Y)
+
+    def gradient(self, a, Y, scale):
+        return super().gradient(a, Y, 0.5 * scale)
+
+
 class BinaryCrossEntropy(Loss):
     """−Σₖ [yₖ log σ(zₖ) + (1 − yₖ) log(1 − σ(zₖ))], summed over outputs, averaged over the batch.
 
@@ -167,7 +183,9 @@ def _row_reduce(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
     return ufunc.reduce(a.T.copy(), axis=0)[:, None]
 
 
-LOSSES: dict[str, type[Loss]] = {cls.name: cls for cls in (HalfSSE, MSE, BinaryCrossEntropy, CategoricalCrossEntropy)}
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (HalfSSE, MSE, HalfMSE, BinaryCrossEntropy, CategoricalCrossEntropy)
+}
 LOSSES.update({"bce": BinaryCrossEntropy, "cce": CategoricalCrossEntropy, "cross_entropy": CategoricalCrossEntropy})
 
 
