@@ -86,3 +86,31 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, rng):
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(ValueError, match="not a readable bprop checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_a_run_stopped_in_its_first_epoch_resumes_from_the_start(tmp_path, rng):
+    import os
+    import signal
+
+    X, Y = data(rng)
+
+    def make():
+        return bprop.mlp([4, 5, 2], activation="relu", output_activation="softmax", seed=4)
+
+    options = dict(loss="cce", optimizer="adam", epochs=3, batch_size=8, seed=2, verbose=0)
+    full = make()
+    bprop.fit(full, X, Y, **options)
+
+    class InterruptEarly(bprop.Callback):
+        def on_batch_end(self, state):
+            if state.epoch == 1 and state.batch == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    cut = make()
+    history = bprop.fit(cut, X, Y, callbacks=[Checkpoint(tmp_path), InterruptEarly()], **options)
+    assert history.stop_reason == "interrupted" and history.epochs == 0
+    snapshot, _ = load_checkpoint(tmp_path)
+    assert snapshot["epoch"] == 0
+    resumed = make()
+    bprop.fit(resumed, X, Y, resume=snapshot, **options)
+    assert [p.tobytes() for p in resumed.parameters()] == [p.tobytes() for p in full.parameters()]

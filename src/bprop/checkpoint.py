@@ -93,12 +93,16 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict | None]:
 
 
 class Checkpoint(Callback):
-    """Save a checkpoint into ``folder`` at the end of every ``every``-th epoch (and the last one)."""
+    """Save a checkpoint into ``folder`` before training and at the end of every ``every``-th epoch
+    (and of epoch ``epochs``), so even a run stopped in its first epoch can be resumed."""
 
     def __init__(self, folder: str | os.PathLike, *, every: int = 1, extra: dict | None = None):
         if int(every) < 1:
             raise ValueError(f"every must be >= 1, got {every!r}")
         self.folder, self.every, self.extra = Path(folder), int(every), extra
+
+    def on_train_begin(self, state: TrainingState) -> None:
+        save_checkpoint(self.folder, state.snapshot(), self.extra)
 
     def on_epoch_end(self, state: TrainingState) -> None:
         if state.epoch % self.every == 0 or state.epoch == state.epochs:

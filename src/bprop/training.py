@@ -198,6 +198,7 @@ def fit(
         }
 
     state.snapshot = snapshot
+    state.epoch = first_epoch - 1  # the last finished epoch, until the loop starts the next one
 
     def stop_reason(wait: int) -> str | None:
         """The first criterion that holds after an epoch, in a fixed order."""
