@@ -55,8 +55,13 @@ table.layers caption { text-align: left; color: #666; font-size: 13px; }
 """
 
 
-def write_report(
-    path: str | os.PathLike,
+def write_report(path: str | os.PathLike, **options: Any) -> Path:
+    """Write the HTML report of a run to ``path`` (a ``.html`` file whose folder exists) atomically;
+    ``options`` are those of :func:`render_report`. Returns the path."""
+    return atomic_write_bytes(path, render_report(**options).encode("utf-8"))
+
+
+def render_report(
     *,
     net: Sequential,
     history: History | Mapping,
@@ -69,11 +74,10 @@ def write_report(
     class_names: Sequence | None = None,
     feature_names: Sequence[str] | None = None,
     evaluated_on: str = "the given data",
-) -> Path:
-    """Write the HTML report of a run to ``path`` atomically; returns the path.
+) -> str:
+    """The HTML report of a run as a string (one self-contained page).
 
     Args:
-        path: destination ``.html`` file (its folder must exist).
         net: the trained network.
         history: the run's :class:`~bprop.History` (or ``History.to_dict()``); per-layer curves and
             checks need it recorded with ``fit(..., diagnostics=True)``.
@@ -91,37 +95,6 @@ def write_report(
         feature_names: names of the two axes of the decision boundary.
         evaluated_on: how the evaluation section names ``X`` (e.g. ``"the validation set"``).
     """
-    text = render_report(
-        net=net,
-        history=history,
-        data_summary=data_summary,
-        X=X,
-        y=y,
-        title=title,
-        settings=settings,
-        task=task,
-        class_names=class_names,
-        feature_names=feature_names,
-        evaluated_on=evaluated_on,
-    )
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def render_report(
-    *,
-    net: Sequential,
-    history: History | Mapping,
-    data_summary: Mapping[str, Any],
-    X=None,
-    y=None,
-    title: str = "bprop training report",
-    settings: Mapping[str, Any] | None = None,
-    task: str | None = None,
-    class_names: Sequence | None = None,
-    feature_names: Sequence[str] | None = None,
-    evaluated_on: str = "the given data",
-) -> str:
-    """The report of :func:`write_report` as an HTML string."""
     if not isinstance(data_summary, Mapping):
         raise ValueError(f"data_summary must be a mapping of label → value, got {type(data_summary).__name__}")
     if (X is None) != (y is None):
