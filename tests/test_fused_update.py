@@ -160,3 +160,49 @@ def test_fused_step_through_dropout_matches_the_reference_update(blas_mode, rng)
     _, expected = reference_step(net, X, Y, loss, 0.1)  # the copy draws the same dropout masks
     net.train_step(X, Y, loss, bprop.SGD(0.1))
     assert_close(net.parameters(), expected, np.float64)
+
+
+def reference_forward(layer, x):
+    """``activation(x·W + b)`` in float64, independent of the layer's bound calls."""
+    return layer.activation.forward(x.astype(np.float64) @ layer.W.astype(np.float64) + layer.b)
+
+
+def test_bound_calls_follow_the_memory_they_were_given(blas_mode, rng):
+    """A bound call is reused for the same memory and rebound for any other, however the array is made."""
+    layer = bprop.Dense(6, 4, "tanh", dtype=np.float64, rng=0, bias_init=0.3)
+    buffer = rng.normal(size=(10, 6))
+    inputs = [
+        buffer[:5],  # a view,
+        buffer[:5],  # a new view object of the same memory, whose contents change below,
+        buffer[5:],  # the same shape and strides at another address,
+        rng.normal(size=(5, 6)),  # another array,
+        rng.normal(size=(3, 6)),  # another batch size,
+        np.asfortranarray(rng.normal(size=(5, 6))),  # a layout BLAS is not given (NumPy computes it).
+    ]
+    for i, x in enumerate(inputs):
+        if i == 1:
+            buffer[:5] = rng.normal(size=(5, 6))
+        np.testing.assert_allclose(layer.forward(x), reference_forward(layer, x), rtol=1e-13, atol=1e-13)
+
+
+def test_bound_updates_follow_a_changed_learning_rate(blas_mode):
+    net, X, Y, loss = make(CASES[0], 5, np.float64, seed=7)
+    sgd = bprop.SGD(0.1)
+    net.train_step(X, Y, loss, sgd)
+    sgd.learning_rate = 0.02  # as a schedule does between epochs
+    _, expected = reference_step(net, X, Y, loss, rate=0.02)
+    net.train_step(X, Y, loss, sgd)
+    assert_close(net.parameters(), expected, np.float64)
+
+
+def test_copies_and_pickles_do_not_share_bound_calls(blas_mode):
+    import pickle
+
+    net, X, Y, loss = make(CASES[0], 5, np.float64, seed=8)
+    net.train_step(X, Y, loss, bprop.SGD(0.1))  # binds calls to net's own arrays
+    for twin in (net.copy(), pickle.loads(pickle.dumps(net))):
+        before = [p.copy() for p in net.parameters()]
+        _, expected = reference_step(twin, X, Y, loss, rate=0.1)
+        twin.train_step(X, Y, loss, bprop.SGD(0.1))
+        assert_close(twin.parameters(), expected, np.float64)
+        assert all(np.array_equal(a, b) for a, b in zip(net.parameters(), before))  # the original is untouched

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop import layers as layers_module
+from bprop import _blas
 
 
 def test_mlp_shapes_names_and_default_dtype():
@@ -52,26 +52,54 @@ def test_forward_returns_a_fresh_array(rng):
     assert np.array_equal(first, kept)
 
 
-def test_no_python_loop_over_samples(monkeypatch, rng):
-    """The number of NumPy matrix products per step does not depend on the batch size."""
+def count_matrix_products(monkeypatch) -> list[str]:
+    """Record every matrix product a step makes, whether through NumPy's matmul or a bound BLAS call."""
     calls = []
-    real_matmul = np.matmul
+    real_matmul, real_bind = np.matmul, _blas._bind
 
     def counting_matmul(*args, **kwargs):
-        calls.append(1)
+        calls.append("matmul")
         return real_matmul(*args, **kwargs)
 
-    monkeypatch.setattr(layers_module.np, "matmul", counting_matmul)
-    net = bprop.mlp([6, 8, 8, 3], activation="relu", output_activation="softmax", seed=0)
+    def counting_bind(name, dtype, *args):
+        bound = real_bind(name, dtype, *args)
+        if name not in ("gemm", "ger"):
+            return bound
+
+        def call():
+            calls.append(name)
+            bound()
+
+        return call
+
+    monkeypatch.setattr(np, "matmul", counting_matmul)
+    monkeypatch.setattr(_blas, "_bind", counting_bind)
+    return calls
+
+
+@pytest.mark.parametrize("use_blas", [True, False], ids=["blas", "numpy-fallback"])
+@pytest.mark.parametrize("fused", [False, True], ids=["gradients", "fused-step"])
+def test_no_python_loop_over_samples(monkeypatch, rng, use_blas, fused):
+    """The number of matrix products per step does not depend on the batch size."""
+    if use_blas and not _blas.USE_BLAS:
+        pytest.skip("NumPy's BLAS not found")
+    monkeypatch.setattr(_blas, "USE_BLAS", use_blas)
+    calls = count_matrix_products(monkeypatch)
     counts = []
-    for n in (1, 500):
-        calls.clear()
-        X = rng.normal(size=(n, 6))
-        Y = np.eye(3)[rng.integers(0, 3, n)]
-        net.loss_and_gradients(X, Y, loss="categorical_cross_entropy")
-        counts.append(len(calls))
+    for n in (2, 500):
+        net = bprop.mlp([6, 8, 8, 3], activation="relu", output_activation="softmax", seed=0)
+        X = rng.normal(size=(n, 6)).astype(np.float32)
+        Y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
+        loss = bprop.get_loss("categorical_cross_entropy")
+        for _ in range(3):  # bound calls are made once and reused: every step must still count 8
+            calls.clear()
+            if fused:
+                net.train_step(X, Y, loss, bprop.SGD(0.1))
+            else:
+                net.loss_and_gradients(X, Y, loss=loss)
+            counts.append(len(calls))
     # 3 forward + 3 weight-gradient + 2 input-gradient products (the first layer's dL/dx is skipped)
-    assert counts == [8, 8]
+    assert counts == [8] * 6
 
 
 def test_frozen_parameters_are_not_updated(rng):

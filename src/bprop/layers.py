@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._blas import descend_outer, descend_sum
+from ._blas import BoundCalls, bind_affine, bind_descend_outer, bind_descend_sum, bind_input_gradient
 from ._checks import check_dtype, check_positive_int
 from .activations import Activation, get_activation
 from .init import default_initializer, initialize
@@ -103,6 +103,7 @@ class Dense(Layer):
         self._x = self._out = self._z = self._dz = self._dx = None
         self._pad: tuple[np.ndarray, np.ndarray] | None = None
         self._activated = True
+        self._calls = BoundCalls()
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -162,10 +163,11 @@ class Dense(Layer):
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         self._z = z = _buffer(self._z, (x.shape[0], self.fan_out), self.dtype)
-        np.matmul(x, self._W, out=z)
-        z += self._b
-        self._record("x", x)
-        self._record("z", z)
+        W, b = self._W, self._b
+        self._calls.get("affine", (x, W, b, z), (), lambda: bind_affine(x, W, b, z))()
+        if self.recorder is not None:
+            self._record("x", x)
+            self._record("z", z)
         # The activation overwrites z in place: backward needs only the output.
         out = self.activation.forward(z, out=z) if activate else z
         self._record("out", out)
@@ -221,15 +223,24 @@ class Dense(Layer):
         np.matmul(x2.T, dz2, out=self.dW)
 
     def _descend(self, dL_dz: np.ndarray, need_input_grad: bool, rate: float) -> np.ndarray | None:
+        if not self._activated:
+            # dL/dz is then the loss's fresh array: copied into the layer's own buffer, the bound calls
+            # below keep working on the same memory from step to step.
+            self._dz = _buffer(self._dz, dL_dz.shape, self.dtype)
+            np.copyto(self._dz, dL_dz)
+            dL_dz = self._dz
+        W, b, x, calls = self._W, self._b, self._x, self._calls
         dx = None
         if need_input_grad:  # before the update: dL/dx needs the weights the forward pass used
-            self._dx = dx = _buffer(self._dx, self._x.shape, self.dtype)
-            np.matmul(dL_dz, self._W.T, out=dx)
+            self._dx = dx = _buffer(self._dx, x.shape, self.dtype)
+            calls.get("input_gradient", (dL_dz, W, dx), (), lambda: bind_input_gradient(dL_dz, W, dx))()
             self._record("dL_dx", dx)
         if "W" not in self.frozen:
-            descend_outer(self._W, self._x, dL_dz, rate, self.dW)
+            dW = self.dW
+            calls.get("descend_W", (W, x, dL_dz, dW), (rate,), lambda: bind_descend_outer(W, x, dL_dz, rate, dW))()
         if "b" not in self.frozen:
-            descend_sum(self._b, dL_dz, rate, self.db)
+            db = self.db
+            calls.get("descend_b", (b, dL_dz, db), (rate,), lambda: bind_descend_sum(b, dL_dz, rate, db))()
         return dx
 
     def astype(self, dtype) -> Dense:
