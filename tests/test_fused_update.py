@@ -177,12 +177,18 @@ def test_bound_calls_follow_the_memory_they_were_given(blas_mode, rng):
         buffer[5:],  # the same shape and strides at another address,
         rng.normal(size=(5, 6)),  # another array,
         rng.normal(size=(3, 6)),  # another batch size,
+        rng.normal(size=(1, 6)),  # one example (a matrix-vector product),
         np.asfortranarray(rng.normal(size=(5, 6))),  # a layout BLAS is not given (NumPy computes it).
     ]
     for i, x in enumerate(inputs):
         if i == 1:
             buffer[:5] = rng.normal(size=(5, 6))
         np.testing.assert_allclose(layer.forward(x), reference_forward(layer, x), rtol=1e-13, atol=1e-13)
+        dL_dy = rng.normal(size=(x.shape[0], 4))
+        dL_dz = dL_dy * (1 - layer.forward(x) ** 2)
+        for descend in (None, 0.0):  # the plain backward and the fused one (a zero step leaves W alone)
+            dL_dx = layer.backward(dL_dy, descend=descend)
+            np.testing.assert_allclose(dL_dx, dL_dz @ layer.W.T, rtol=1e-13, atol=1e-13)
 
 
 def test_bound_updates_follow_a_changed_learning_rate(blas_mode):

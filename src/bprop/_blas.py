@@ -149,8 +149,12 @@ def bind_affine(x: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarray) ->
     """
     if _ready(x, W, b, out):
         (n, k), m = x.shape, W.shape[1]
-        product = _bind("gemm", W.dtype, _ROW_MAJOR, _NO_TRANS, _NO_TRANS, n, m, k, 1.0, _address(x), k,
-                        _address(W), m, 1.0, _address(out), m)  # fmt: skip
+        if n == 1:  # a matrix-vector product: gemm with one row is several times slower than gemv
+            product = _bind("gemv", W.dtype, _ROW_MAJOR, _TRANS, k, m, 1.0, _address(W), m, _address(x), 1, 1.0,
+                            _address(out), 1)  # fmt: skip
+        else:
+            product = _bind("gemm", W.dtype, _ROW_MAJOR, _NO_TRANS, _NO_TRANS, n, m, k, 1.0, _address(x), k,
+                            _address(W), m, 1.0, _address(out), m)  # fmt: skip
 
         def affine() -> None:
             np.copyto(out, b)
@@ -169,6 +173,9 @@ def bind_input_gradient(delta: np.ndarray, W: np.ndarray, out: np.ndarray) -> Ca
     """A call setting ``out ← delta·Wᵀ`` for ``delta`` (n, m), ``W`` (k, m), ``out`` (n, k)."""
     if _ready(delta, W, out):
         (n, m), k = delta.shape, W.shape[0]
+        if n == 1:
+            return _bind("gemv", W.dtype, _ROW_MAJOR, _NO_TRANS, k, m, 1.0, _address(W), m, _address(delta), 1, 0.0,
+                         _address(out), 1)  # fmt: skip
         return _bind("gemm", W.dtype, _ROW_MAJOR, _NO_TRANS, _TRANS, n, k, m, 1.0, _address(delta), m,
                      _address(W), m, 0.0, _address(out), k)  # fmt: skip
     return partial(np.matmul, delta, W.T, out=out)
