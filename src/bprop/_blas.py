@@ -276,7 +276,9 @@ class BoundCalls:
         return (BoundCalls, ())
 
 
-def _same_memory(a: np.ndarray, b: np.ndarray) -> bool:
-    return a is b or (
-        a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype and _address(a) == _address(b)
-    )
+def _same_memory(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    return a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype and _address(a) == _address(b)

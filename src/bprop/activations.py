@@ -103,17 +103,24 @@ class Tanh(Activation):
 # viewed in the shape of ``z``, serves every ReLU up to this many elements; larger ``z`` take the scalar.
 _ZERO_ELEMENTS = 1 << 18
 _ZEROS: dict[np.dtype, np.ndarray] = {}
+_ZERO_VIEWS: dict[tuple, np.ndarray] = {}  # (shape, dtype) → view: a step asks for the same shapes again
 
 
 def _zeros_like(z: np.ndarray) -> np.ndarray | int:
     """A read-only array of zeros shaped like ``z``, or the scalar 0 when ``z`` is too large or unusual."""
+    view = _ZERO_VIEWS.get((z.shape, z.dtype))
+    if view is not None:
+        return view
     if z.size > _ZERO_ELEMENTS or z.dtype.char not in "fd":
         return 0
     zeros = _ZEROS.get(z.dtype)
     if zeros is None:
         zeros = _ZEROS[z.dtype] = np.zeros(_ZERO_ELEMENTS, dtype=z.dtype)
         zeros.flags.writeable = False
-    return zeros[: z.size].reshape(z.shape)
+    if len(_ZERO_VIEWS) > 64:  # many batch shapes (e.g. predict on many sizes): start over
+        _ZERO_VIEWS.clear()
+    view = _ZERO_VIEWS[z.shape, z.dtype] = zeros[: z.size].reshape(z.shape)
+    return view
 
 
 class ReLU(Activation):

@@ -162,15 +162,18 @@ class Dense(Layer):
             raise ValueError(f"Dense({self.fan_in}, {self.fan_out}) got input of shape {x.shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        self._z = z = _buffer(self._z, (x.shape[0], self.fan_out), self.dtype)
-        W, b = self._W, self._b
-        self._calls.get("affine", (x, W, b, z), (), lambda: bind_affine(x, W, b, z))()
+        z = self._z
+        if z is None or z.shape[0] != x.shape[0]:
+            self._z = z = np.empty((x.shape[0], self.fan_out), self.dtype)
+        # _W and _b are never rebound (assignment copies into them), so x and z identify the call.
+        self._calls.get("affine", (x, z), (), lambda: bind_affine(x, self._W, self._b, z))()
         if self.recorder is not None:
             self._record("x", x)
             self._record("z", z)
         # The activation overwrites z in place: backward needs only the output.
         out = self.activation.forward(z, out=z) if activate else z
-        self._record("out", out)
+        if self.recorder is not None:
+            self._record("out", out)
         self._x, self._out, self._activated = x, out, activate
         return out
 
@@ -183,17 +186,27 @@ class Dense(Layer):
         inside the products that form the gradients (one pass over ``W`` instead of three), and leaves
         ``dW``/``db`` holding no gradient. dL/dx is computed with the weights from before the update.
         """
-        if self._x is None:
+        out = self._out
+        if out is None:
             raise ValueError("backward() called before forward()")
-        if dL_dy.shape != self._out.shape:
-            raise ValueError(f"dL/dy has shape {dL_dy.shape}, the layer output has shape {self._out.shape}")
-        self._record("dL_dout", dL_dy)
-        if self._activated:
-            self._dz = _buffer(self._dz, self._out.shape, self.dtype)
-            dL_dz = self.activation.backward(self._out, dL_dy, self._dz)
+        if dL_dy.shape != out.shape:
+            raise ValueError(f"dL/dy has shape {dL_dy.shape}, the layer output has shape {out.shape}")
+        if self._activated or descend is not None:
+            dz = self._dz
+            if dz is None or dz.shape != out.shape:
+                self._dz = dz = np.empty(out.shape, self.dtype)
+            if self._activated:
+                dL_dz = self.activation.backward(out, dL_dy, dz)
+            else:
+                # dL/dz is the caller's array (the loss's, fresh every step): copied into the layer's
+                # buffer, the bound calls of the fused update work on the same memory step after step.
+                np.copyto(dz, dL_dy)
+                dL_dz = dz
         else:
             dL_dz = dL_dy
-        self._record("dL_dz", dL_dz)
+        if self.recorder is not None:
+            self._record("dL_dout", dL_dy)
+            self._record("dL_dz", dL_dz)
         if descend is not None:
             return self._descend(dL_dz, need_input_grad, descend)
         if "W" not in self.frozen:
@@ -223,25 +236,28 @@ class Dense(Layer):
         np.matmul(x2.T, dz2, out=self.dW)
 
     def _descend(self, dL_dz: np.ndarray, need_input_grad: bool, rate: float) -> np.ndarray | None:
-        if not self._activated:
-            # dL/dz is then the loss's fresh array: copied into the layer's own buffer, the bound calls
-            # below keep working on the same memory from step to step.
-            self._dz = _buffer(self._dz, dL_dz.shape, self.dtype)
-            np.copyto(self._dz, dL_dz)
-            dL_dz = self._dz
-        W, b, x, calls = self._W, self._b, self._x, self._calls
+        x = self._x
         dx = None
-        if need_input_grad:  # before the update: dL/dx needs the weights the forward pass used
+        if need_input_grad:
             self._dx = dx = _buffer(self._dx, x.shape, self.dtype)
-            calls.get("input_gradient", (dL_dz, W, dx), (), lambda: bind_input_gradient(dL_dz, W, dx))()
+        frozen = self.frozen
+        scalars = (rate, "W" in frozen, "b" in frozen)
+        for call in self._calls.get("descend", (x, dL_dz, dx), scalars, lambda: self._bind_descend(dL_dz, dx, rate)):
+            call()
+        if dx is not None:
             self._record("dL_dx", dx)
-        if "W" not in self.frozen:
-            dW = self.dW
-            calls.get("descend_W", (W, x, dL_dz, dW), (rate,), lambda: bind_descend_outer(W, x, dL_dz, rate, dW))()
-        if "b" not in self.frozen:
-            db = self.db
-            calls.get("descend_b", (b, dL_dz, db), (rate,), lambda: bind_descend_sum(b, dL_dz, rate, db))()
         return dx
+
+    def _bind_descend(self, dL_dz: np.ndarray, dx: np.ndarray | None, rate: float) -> tuple:
+        """The bound calls of a fused step, in order: dL/dx first (it needs the weights the forward pass
+        used), then the updates of the parameters not frozen."""
+        W, b, x = self._W, self._b, self._x
+        calls = [] if dx is None else [bind_input_gradient(dL_dz, W, dx)]
+        if "W" not in self.frozen:
+            calls.append(bind_descend_outer(W, x, dL_dz, rate, self.dW))
+        if "b" not in self.frozen:
+            calls.append(bind_descend_sum(b, dL_dz, rate, self.db))
+        return tuple(calls)
 
     def astype(self, dtype) -> Dense:
         new = Dense(self.fan_in, self.fan_out, self.activation, dtype=dtype, init=self._W, bias_init=self._b)

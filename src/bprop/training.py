@@ -239,7 +239,7 @@ def fit(
                     if metric:
                         out = net.layers[-1]._out
                         hits = correct_rows(out, Yb, net.output_activation, logits, threshold)
-                        correct += float(hits @ wb) if wb is not None else float(hits.sum())
+                        correct += float(hits @ wb) if wb is not None else np.count_nonzero(hits)
                     if not plain_step:
                         _regularise(params, grads, weight_params, l2, clip_norm)
                         optimizer.step(params, grads)
