@@ -25,11 +25,12 @@ class BatchGatherer:
                 None if self.weights is None else np.empty(n, self.weights.dtype),
             )
         Xb, Yb, wb = self._buffers[n]
-        # mode="clip" (the indices are valid anyway) spares NumPy a hidden temporary copy with out=.
-        np.take(self.X, idx, axis=0, out=Xb, mode="clip")
-        np.take(self.Y, idx, axis=0, out=Yb, mode="clip")
+        # mode="clip" (the indices are valid anyway) spares NumPy a hidden temporary copy with out=; the
+        # method skips np.take's dispatch wrapper (1.5 µs a call).
+        self.X.take(idx, axis=0, out=Xb, mode="clip")
+        self.Y.take(idx, axis=0, out=Yb, mode="clip")
         if wb is not None:
-            np.take(self.weights, idx, out=wb, mode="clip")
+            self.weights.take(idx, out=wb, mode="clip")
         return Xb, Yb, wb
 
 
