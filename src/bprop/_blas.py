@@ -224,16 +224,6 @@ def bind_descend_sum(b: np.ndarray, delta: np.ndarray, rate: float, scratch: np.
     return descend_numpy
 
 
-def descend_outer(W: np.ndarray, x: np.ndarray, delta: np.ndarray, rate: float, scratch: np.ndarray) -> None:
-    """``W −= rate · xᵀ·delta`` now (see :func:`bind_descend_outer`)."""
-    bind_descend_outer(W, x, delta, rate, scratch)()
-
-
-def descend_sum(b: np.ndarray, delta: np.ndarray, rate: float, scratch: np.ndarray) -> None:
-    """``b −= rate · Σ_rows delta`` now (see :func:`bind_descend_sum`)."""
-    bind_descend_sum(b, delta, rate, scratch)()
-
-
 def descend_axpy(p: np.ndarray, g: np.ndarray, rate: float) -> bool:
     """``p −= rate·g`` in one BLAS pass; returns False (doing nothing) when BLAS cannot take the arrays."""
     if not _ready(p, g) or p.shape != g.shape:

@@ -162,9 +162,7 @@ class Dense(Layer):
             raise ValueError(f"Dense({self.fan_in}, {self.fan_out}) got input of shape {x.shape}")
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
-        z = self._z
-        if z is None or z.shape[0] != x.shape[0]:
-            self._z = z = np.empty((x.shape[0], self.fan_out), self.dtype)
+        self._z = z = _buffer(self._z, (x.shape[0], self.fan_out), self.dtype)
         # _W and _b are never rebound (assignment copies into them), so x and z identify the call.
         self._calls.get("affine", (x, z), (), lambda: bind_affine(x, self._W, self._b, z))()
         if self.recorder is not None:
@@ -192,9 +190,7 @@ class Dense(Layer):
         if dL_dy.shape != out.shape:
             raise ValueError(f"dL/dy has shape {dL_dy.shape}, the layer output has shape {out.shape}")
         if self._activated or descend is not None:
-            dz = self._dz
-            if dz is None or dz.shape != out.shape:
-                self._dz = dz = np.empty(out.shape, self.dtype)
+            self._dz = dz = _buffer(self._dz, out.shape, self.dtype)
             if self._activated:
                 dL_dz = self.activation.backward(out, dL_dy, dz)
             else:
