@@ -141,7 +141,8 @@ class Adam(Optimizer):
         v = self._buffer(i, "v", p)
         scratch = self._buffer(i, "scratch", p)
         m *= self.beta_1
-        m += (1 - self.beta_1) * g
+        np.multiply(g, 1 - self.beta_1, out=scratch)  # into the scratch buffer: no temporary per step
+        m += scratch
         v *= self.beta_2
         np.multiply(g, g, out=scratch)
         scratch *= 1 - self.beta_2
