@@ -7,7 +7,6 @@ A callback overrides any of the methods below; each receives the :class:`Trainin
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +28,10 @@ class TrainingState:
     batch: int = 0  # 1-based number of the current batch in the epoch
     stop_requested: str | None = None
     logs: dict[str, Any] = field(default_factory=dict)
-    #: ``snapshot()`` returns the full training state at the end of an epoch, for ``fit(resume=...)``.
-    snapshot: Callable[[], dict] | None = None
+
+    def snapshot(self) -> dict:
+        """The full training state, for ``fit(resume=...)`` (given by the trainer's own state)."""
+        raise NotImplementedError("this training state cannot be snapshotted; it does not come from a Trainer")
 
     def stop(self, reason: str = "callback") -> None:
         """Ask training to stop; ``reason`` is recorded as ``History.stop_reason``."""
