@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -19,6 +18,7 @@ from .callbacks import Callback, TrainingState
 from .losses import Loss
 from .network import Sequential
 from .schedules import Schedule
+from .stopping import BestWeights
 
 
 class EstimatorRate(Schedule):
@@ -65,23 +65,33 @@ class SklearnStopping(Callback):
     ``best_loss − tol``, and ``best_loss`` follows *every* new minimum (even one smaller than ``tol``);
     with one, when the validation score is below ``best_score + tol``. After more than
     ``n_iter_no_change`` such epochs in a row training stops, or with ``adaptive`` the rate is divided by
-    5 (stopping once it is at most 1e-6). ``fit(patience=…, min_delta=…)`` moves its baseline only on
-    improvements larger than ``min_delta``, hence this callback.
-
-    With ``keep_best`` the weights of the best epoch (best score, else lowest loss) are copied and put
-    back when training ends.
+    5 (stopping once it is at most 1e-6). Both are :class:`~bprop.stopping.BestWeights` trackers with
+    scikit-learn's options (``follow_every_minimum``, non-strict ``tol``), which also keep and put back
+    the best epoch's weights with ``keep_best``.
     """
 
     def __init__(self, tol: float, n_iter_no_change: float, *, adaptive: bool, keep_best: bool):
-        self.tol, self.n_iter_no_change = tol, n_iter_no_change
-        self.adaptive, self.keep_best = adaptive, keep_best
-        self.best_loss, self.best_score = math.inf, -math.inf
-        self.count = 0
+        self.tol, self.n_iter_no_change, self.adaptive = tol, n_iter_no_change, adaptive
+        options = {"follow_every_minimum": True, "strict": False}
+        self._loss = BestWeights(tol, keep_best, **options)
+        self._score = BestWeights(tol, keep_best, mode="max", **options)
         self.scores: list[float] | None = None
-        self.best_params: list[np.ndarray] | None = None
         self.rate: EstimatorRate | None = None
         self.validation_score: Callable[[], float] | None = None
         self.message = ""
+
+    @property
+    def best_loss(self) -> float:
+        return self._loss.best_value
+
+    @property
+    def best_score(self) -> float:
+        return self._score.best_value
+
+    def start_fit(self, keep_best: bool) -> None:
+        """A new ``fit`` call: keep the bookkeeping, forget the weights kept by the last one."""
+        for tracker in (self._loss, self._score):
+            tracker.restore, tracker.weights = keep_best, None
 
     def on_epoch_end(self, state: TrainingState) -> None:
         params = state.net.parameters()
@@ -89,22 +99,13 @@ class SklearnStopping(Callback):
             score = self.validation_score()
             self.scores = [] if self.scores is None else self.scores
             self.scores.append(score)
-            self.count = self.count + 1 if not score >= self.best_score + self.tol else 0
-            improved = score > self.best_score
-            if improved:
-                self.best_score = score
-            what = "validation score"
+            tracker, what = self._score, "validation score"
+            tracker.update(score, params)
         else:
-            loss = state.logs["loss"]
-            self.count = self.count + 1 if loss > self.best_loss - self.tol else 0
-            improved = loss < self.best_loss
-            if improved:
-                self.best_loss = loss
-            what = "training loss"
-        if improved and self.keep_best:
-            self.best_params = [p.copy() for p in params]
-        if self.count > self.n_iter_no_change:
-            self.count = 0
+            tracker, what = self._loss, "training loss"
+            tracker.update(state.logs["loss"], params)
+        if tracker.wait > self.n_iter_no_change:
+            tracker.wait = 0
             lr = state.optimizer.learning_rate
             if self.adaptive and self.rate is not None and lr > 1e-6:
                 self.rate.scale /= 5.0
@@ -113,9 +114,8 @@ class SklearnStopping(Callback):
             state.stop("no_improvement")
 
     def on_train_end(self, state: TrainingState) -> None:
-        if self.keep_best and self.best_params is not None:
-            for p, keep in zip(state.net.parameters(), self.best_params):
-                np.copyto(p, keep)
+        tracker = self._score if self.validation_score is not None else self._loss
+        tracker.put_back(state.net.parameters())
 
 
 def run_lbfgs(

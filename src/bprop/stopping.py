@@ -21,23 +21,41 @@ __all__ = ["BestWeights", "StoppingRule", "TargetLoss", "AllCorrect", "Patience"
 
 
 class BestWeights:
-    """The best epoch of a monitored quantity (lower is better) and, with ``restore``, a copy of its weights.
+    """The best epoch of a monitored quantity and, with ``restore``, a copy of its weights.
 
-    An epoch improves when its value is below ``best_value − min_delta``; ``wait`` counts the epochs
-    since the last improvement (what patience rules read). The one restore-best implementation.
+    The one restore-best implementation (``fit``, the command line and the estimators). An epoch
+    improves *significantly* when its value beats the best by more than ``min_delta`` (by at least
+    ``min_delta`` when ``strict`` is off); ``wait`` counts the epochs since the last significant
+    improvement (what patience rules read). The best value moves on significant improvements only,
+    or with ``follow_every_minimum`` on any improvement, as scikit-learn's ``tol`` rule does.
+    ``mode="max"`` monitors a score (higher is better).
     """
 
-    def __init__(self, min_delta: float = 0.0, restore: bool = False):
+    def __init__(
+        self,
+        min_delta: float = 0.0,
+        restore: bool = False,
+        *,
+        mode: str = "min",
+        follow_every_minimum: bool = False,
+        strict: bool = True,
+    ):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.min_delta, self.restore = min_delta, restore
-        self.best_value, self.wait = math.inf, 0
+        self.follow_every_minimum, self.strict = follow_every_minimum, strict
+        self._sign = 1.0 if mode == "min" else -1.0
+        self.best_value, self.wait = self._sign * math.inf, 0
         self.weights: list[np.ndarray] | None = None
 
     def update(self, value: float, params: list[np.ndarray]) -> bool:
-        """Record an epoch's ``value``; True when it improved."""
-        if not value < self.best_value - self.min_delta:
-            self.wait += 1
+        """Record an epoch's ``value``; True when it became the best."""
+        v, best = self._sign * value, self._sign * self.best_value
+        significant = v < best - self.min_delta if self.strict else v <= best - self.min_delta
+        self.wait = 0 if significant else self.wait + 1
+        if not (v < best if self.follow_every_minimum else significant):
             return False
-        self.best_value, self.wait = value, 0
+        self.best_value = value
         if self.restore:
             if self.weights is None:
                 self.weights = [p.copy() for p in params]
