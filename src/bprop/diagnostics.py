@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .callbacks import Callback, TrainingState
-from .layers import Dense
+from .layers import Layer
 
 __all__ = ["Diagnostics", "SATURATION_MARGIN"]
 
@@ -62,7 +62,7 @@ class Diagnostics(Callback):
 
     # -- hooks ----------------------------------------------------------------------------------
     def on_train_begin(self, state: TrainingState) -> None:
-        self._dense = [layer for layer in state.net.layers if isinstance(layer, Dense)]
+        self._dense = [layer for layer in state.net.layers if "W" in layer.param_names]
         self._relu = [i for i, layer in enumerate(self._dense) if layer.activation.name == "relu"]
         self._batches_last_epoch = 0
         self._rising = 0
@@ -84,7 +84,7 @@ class Diagnostics(Callback):
         for i in self._relu:
             # Only units not yet seen active are looked at again: in a healthy layer every unit fires in
             # the first batch, so later steps cost next to nothing.
-            out, unseen = self._dense[i]._out, self._unseen[i]
+            out, unseen = self._dense[i].output, self._unseen[i]
             if unseen is None:
                 self._unseen[i] = np.flatnonzero(out.max(axis=0) <= 0)
             elif unseen.size:
@@ -130,8 +130,7 @@ class Diagnostics(Callback):
     def _measure(self, state: TrainingState) -> None:
         # Plain SGD may fold the update into the gradient product and leave dW without a gradient
         # (Sequential.train_step); its update is exactly -η·g, so the gradient is read off the step.
-        fused_rate = getattr(state.optimizer, "fused_rate", None)
-        rate = fused_rate() if fused_rate is not None else None
+        rate = state.optimizer.fused_rate()
         self._samples += 1
         for i, (layer, before) in enumerate(zip(self._dense, self._before)):
             step = float(np.linalg.norm(layer.W - before))
@@ -139,14 +138,14 @@ class Diagnostics(Callback):
                 self._grad[i] += step / rate if rate else float(np.linalg.norm(layer.dW))
                 norm = float(np.linalg.norm(before))
                 self._update[i] += step / norm if norm > 0 else math.inf
-            if layer._activated and layer.activation.name in ("sigmoid", "tanh"):
-                out = layer._out
+            if layer.activated and layer.activation.name in ("sigmoid", "tanh"):
+                out = layer.output
                 centre = 0.5 if layer.activation.name == "sigmoid" else 0.0
                 reach = 0.5 if layer.activation.name == "sigmoid" else 1.0
                 self._saturated[i] += int(np.count_nonzero(np.abs(out - centre) > reach - SATURATION_MARGIN))
                 self._outputs[i] += out.size
 
-    def _mean(self, total: float, k: int, layer: Dense) -> float | None:
+    def _mean(self, total: float, k: int, layer: Layer) -> float | None:
         return None if "W" in layer.frozen or self._samples == 0 else total / k
 
     def _dead(self, i: int) -> float | None:

@@ -37,7 +37,9 @@ class Dropout(Layer):
         self._mask = mask
         return x * mask
 
-    def backward(self, dL_dy: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+    def backward(
+        self, dL_dy: np.ndarray, *, need_input_grad: bool = True, descend: float | None = None
+    ) -> np.ndarray | None:
         if not need_input_grad:
             return None
         return dL_dy if self._mask is None else dL_dy * self._mask
@@ -47,6 +49,9 @@ class Dropout(Layer):
         new.rng = np.random.Generator(type(self.rng.bit_generator)())
         new.rng.bit_generator.state = self.rng.bit_generator.state
         return new
+
+    def describe(self) -> str:
+        return f"dropout {self.rate:g}"
 
     def config(self) -> dict:
         return {"type": "Dropout", "rate": self.rate}

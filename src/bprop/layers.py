@@ -19,14 +19,44 @@ Recorder = Callable[[str, np.ndarray], None]
 
 
 class Layer:
-    """Interface shared by all layers."""
+    """The contract every layer keeps; the network, the trainer, explain, diagnostics, plots and model
+    files rely on it and on nothing else.
+
+    - ``forward(x, *, training=False)`` → output; ``backward(dL_dy, *, need_input_grad=True,
+      descend=None)`` → dL/dx (or None), filling the gradient buffers. A layer whose ``fuses_descent`` is
+      true applies ``p ← p − η·g`` itself inside its gradient products when given ``descend=η``; a layer
+      without parameters ignores ``descend``.
+    - ``param_names``, ``parameters()``, ``gradients()``: parallel lists (a gradient is None when its
+      parameter is frozen); a layer with no parameters has empty ones.
+    - ``n_inputs`` / ``n_outputs``: widths, or None for a layer that keeps its input's width.
+    - ``activation``: the :class:`~bprop.activations.Activation` applied last, or None.
+    - ``output``: the result of the last forward pass (reused buffer), ``activated``: whether that pass
+      applied the activation (False when the network stopped at the logits for a fused loss).
+    - ``frozen``: names of parameters held fixed.
+    - ``rng``: the layer's own random stream (e.g. dropout masks) or None; the trainer snapshots it.
+    - ``recorder``: set by :class:`~bprop.recording.Trace` to receive intermediate arrays, else None.
+    - ``describe()``: a short label for diagrams and explain; ``config()`` / :func:`layer_from_config`:
+      JSON-able architecture and back; ``astype(dtype)``: a copy computing in ``dtype``.
+    """
 
     param_names: tuple[str, ...] = ()
+    fuses_descent = False
+    n_inputs: int | None = None
+    n_outputs: int | None = None
+    activation: Activation | None = None
+    rng: np.random.Generator | None = None
+    recorder: Recorder | None = None
+    output: np.ndarray | None = None
+    activated: bool = True
+    frozen: frozenset[str] | set[str] = frozenset()
+    dtype: np.dtype
 
     def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, dL_dy: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+    def backward(
+        self, dL_dy: np.ndarray, *, need_input_grad: bool = True, descend: float | None = None
+    ) -> np.ndarray | None:
         raise NotImplementedError
 
     def parameters(self) -> list[np.ndarray]:
@@ -34,6 +64,9 @@ class Layer:
 
     def gradients(self) -> list[np.ndarray | None]:
         return []
+
+    def describe(self) -> str:
+        raise NotImplementedError
 
     def config(self) -> dict:
         raise NotImplementedError
@@ -73,6 +106,7 @@ class Dense(Layer):
     """
 
     param_names = ("W", "b")
+    fuses_descent = True
 
     def __init__(
         self,
@@ -104,6 +138,25 @@ class Dense(Layer):
         self._pad: tuple[np.ndarray, np.ndarray] | None = None
         self._activated = True
         self._calls = BoundCalls()
+
+    @property
+    def n_inputs(self) -> int:  # type: ignore[override]
+        return self.fan_in
+
+    @property
+    def n_outputs(self) -> int:  # type: ignore[override]
+        return self.fan_out
+
+    @property
+    def output(self) -> np.ndarray | None:  # type: ignore[override]
+        return self._out
+
+    @property
+    def activated(self) -> bool:  # type: ignore[override]
+        return self._activated
+
+    def describe(self) -> str:
+        return f"{self.fan_out} units, {self.activation.name}"
 
     # -- parameters ---------------------------------------------------------------------------
     @property

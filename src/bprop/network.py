@@ -36,21 +36,26 @@ class Sequential:
         for layer in layers:
             if not isinstance(layer, Layer):
                 raise ValueError(f"Sequential takes bprop layers, got {type(layer).__name__}")
-        dense = [layer for layer in layers if isinstance(layer, Dense)]
-        if not dense:
+        sized = [layer for layer in layers if layer.n_outputs is not None]
+        if not sized:
             raise ValueError("Sequential needs at least one Dense layer")
-        for a, b in zip(dense, dense[1:]):
-            if a.fan_out != b.fan_in:
-                raise ValueError(f"layer sizes do not chain: {a!r} outputs {a.fan_out}, {b!r} takes {b.fan_in}")
-        dtypes = {layer.dtype for layer in dense}
+        for a, b in zip(sized, sized[1:]):
+            if a.n_outputs != b.n_inputs:
+                raise ValueError(f"layer sizes do not chain: {a!r} outputs {a.n_outputs}, {b!r} takes {b.n_inputs}")
+        dtypes = {layer.dtype for layer in layers}
         if len(dtypes) != 1:
             raise ValueError(f"all layers must share one dtype, got {sorted(d.name for d in dtypes)}")
-        if not isinstance(layers[-1], Dense):
+        if layers[-1].activation is None:
             raise ValueError(f"the last layer must be Dense, got {type(layers[-1]).__name__}")
         self.layers = layers
-        self.dtype: np.dtype = dense[0].dtype
-        self.n_inputs: int = dense[0].fan_in
-        self.n_outputs: int = dense[-1].fan_out
+        self.dtype: np.dtype = sized[0].dtype
+        self.n_inputs: int = sized[0].n_inputs
+        self.n_outputs: int = sized[-1].n_outputs
+
+    @property
+    def fuses_descent(self) -> bool:
+        """Whether every layer with parameters can apply plain gradient descent inside its backward pass."""
+        return all(layer.fuses_descent or not layer.param_names for layer in self.layers)
 
     @property
     def output_activation(self) -> str:
@@ -118,10 +123,7 @@ class Sequential:
             layer = self.layers[i]
             # The input gradient of the first layer is only needed when asked for: skip that GEMM.
             wanted = need_input_grad or i > 0
-            if descend is not None and isinstance(layer, Dense):
-                grad = layer.backward(grad, need_input_grad=wanted, descend=descend)
-            else:
-                grad = layer.backward(grad, need_input_grad=wanted)
+            grad = layer.backward(grad, need_input_grad=wanted, descend=descend)
         return grad
 
     def _loss_mode(self, loss: Loss) -> bool:
@@ -192,9 +194,8 @@ class Sequential:
         weight matrix; the gradient buffers are then left without gradients. Otherwise this is
         :meth:`loss_and_gradients_unchecked` followed by ``optimizer.step``.
         """
-        fused_rate = getattr(optimizer, "fused_rate", None)
-        rate = fused_rate() if fused_rate is not None else None
-        if rate is None or not all(isinstance(layer, Dense) or not layer.param_names for layer in self.layers):
+        rate = optimizer.fused_rate() if self.fuses_descent else None
+        if rate is None:
             value, grads = self.loss_and_gradients_unchecked(X, Y, loss, sample_weight, training=training)
             optimizer.step(self.parameters(), grads)
             return value

@@ -47,6 +47,11 @@ class Optimizer:
             slot[key] = np.zeros_like(like)
         return slot[key]
 
+    def fused_rate(self) -> float | None:
+        """η when this optimiser's update is exactly ``p ← p − η·g`` (which a layer may then apply inside
+        the products that form ``g``: see :meth:`bprop.Sequential.train_step`), else None."""
+        return None
+
     def state_dict(self) -> dict:
         """Everything needed to continue bit-identically: rate, step count and per-parameter buffers."""
         return {

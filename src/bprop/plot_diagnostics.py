@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._figures import new_figure
-from .dropout import Dropout
 from .history import history_field
-from .layers import Dense
 from .metrics import decide
 
 if TYPE_CHECKING:
@@ -37,17 +35,18 @@ def architecture(net: Sequential) -> Figure:
 
     blocks: list[tuple[str, int, str]] = [(f"input\n{net.n_inputs}", net.n_inputs, "#d9d9d9")]
     for layer in net.layers:
-        if isinstance(layer, Dense):
+        label = layer.describe().replace(", ", "\n")
+        if layer.n_outputs is not None:
             colour = _LAYER_COLOURS.get(layer.activation.name, "#9ad09a")
-            blocks.append((f"{layer.fan_out} units\n{layer.activation.name}", layer.fan_out, colour))
-        elif isinstance(layer, Dropout):
-            blocks.append((f"dropout\n{layer.rate:g}", 0, "#ffffff"))
+            blocks.append((label, layer.n_outputs, colour))
+        else:
+            blocks.append((label, 0, "#ffffff"))
     fig = new_figure(1)
     fig.set_size_inches(max(4.0, 1.5 * len(blocks)), 2.4)
     ax = fig.subplots()
     ax.set_axis_off()
     widest = max(math.log2(size + 1) for _, size, _ in blocks)
-    dense = iter(layer for layer in net.layers if isinstance(layer, Dense))
+    dense = iter(layer for layer in net.layers if layer.n_outputs is not None)
     for k, (label, size, colour) in enumerate(blocks):
         # log scale: a 784-wide input next to a 10-unit output would otherwise be a line and a dot.
         height = 0.35 + 0.65 * math.log2(size + 1) / widest if size else 0.5
@@ -61,7 +60,7 @@ def architecture(net: Sequential) -> Figure:
             ax.annotate("", (k - 0.27, 0), (k - 0.73, 0), arrowprops={"arrowstyle": "->", "color": "0.3"})
             if size:  # a Dense layer: its weight matrix labels the arrow into it
                 layer = next(dense)
-                ax.text(k - 0.5, 0.08, f"{layer.fan_in}×{layer.fan_out}", ha="center", fontsize=8, color="0.3")
+                ax.text(k - 0.5, 0.08, f"{layer.n_inputs}×{layer.n_outputs}", ha="center", fontsize=8, color="0.3")
     ax.set_xlim(-0.5, len(blocks) - 0.5)
     ax.set_ylim(-0.65, 0.75)
     ax.set_title(f"{net.n_parameters():,} parameters, {np.dtype(net.dtype).name}", fontsize=10)

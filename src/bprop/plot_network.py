@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .layers import Dense
 from .network import Sequential
 
 _DX = 2.5  # horizontal distance between layers, in unit-spacing lengths: room for the edge labels
@@ -17,8 +16,8 @@ def network_diagram(net: Sequential, x=None, *, max_units: int = 12) -> Figure:
     Edge labels show the weights (line width grows with |w|, blue positive, red negative). Layers wider
     than ``max_units`` are refused: the picture is meant for teaching-sized networks.
     """
-    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
-    sizes = [dense[0].fan_in] + [layer.fan_out for layer in dense]
+    dense = [layer for layer in net.layers if "W" in layer.param_names]
+    sizes = [dense[0].n_inputs] + [layer.n_outputs for layer in dense]
     if max(sizes) > max_units:
         raise ValueError(f"the diagram draws layers of at most {max_units} units; this network has {sizes}")
     values = None
@@ -26,8 +25,8 @@ def network_diagram(net: Sequential, x=None, *, max_units: int = 12) -> Figure:
         values = [np.asarray(net.check_X(x))[0]]
         a = values[0][None, :]
         for layer in net.layers:
-            a = layer.forward(a.astype(layer.dtype) if hasattr(layer, "fan_in") else a)
-            if isinstance(layer, Dense):
+            a = layer.forward(a.astype(layer.dtype))
+            if "W" in layer.param_names:
                 values.append(np.array(a[0], dtype=np.float64))
     fig = Figure(figsize=(2.6 * len(sizes), 1.6 * max(sizes) + 1.2))
     ax = fig.subplots()

@@ -32,14 +32,12 @@ class Trace:
 
     def __enter__(self) -> Trace:
         for index, layer in enumerate(self.net.layers):
-            if hasattr(layer, "recorder"):
-                layer.recorder = self._recorder_for(index)
+            layer.recorder = self._recorder_for(index)
         return self
 
     def __exit__(self, *exc) -> None:
         for layer in self.net.layers:
-            if hasattr(layer, "recorder"):
-                layer.recorder = None
+            layer.recorder = None
 
     def _recorder_for(self, index: int):
         def record(key: str, value: np.ndarray) -> None:

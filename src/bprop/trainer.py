@@ -177,7 +177,7 @@ class Trainer:
         self.state = TrainerState(
             net=net, optimizer=optimizer, history=History(metric_name=self.metric, monitor=monitor),
             epochs=epochs, schedule=get_schedule(schedule), shuffle_rng=shuffle_rng, best=best,
-            base_rate=optimizer.learning_rate, random_layers=[la for la in net.layers if hasattr(la, "rng")],
+            base_rate=optimizer.learning_rate, random_layers=[la for la in net.layers if la.rng is not None],
             last_good=[p.copy() for p in net.parameters()],
         )  # fmt: skip
         self.callbacks = self._callbacks(callbacks, diagnostics, verbose, target_loss, stop_when_all_correct,
@@ -363,7 +363,7 @@ class Trainer:
             value, grads = net.loss_and_gradients_unchecked(X, Y, self.loss, weights)
         hits = 0.0
         if self.metric and math.isfinite(value):
-            correct = correct_rows(net.layers[-1]._out, Y, net.output_activation, self._logits, self._threshold)
+            correct = correct_rows(net.layers[-1].output, Y, net.output_activation, self._logits, self._threshold)
             hits = float(correct @ weights) if weights is not None else np.count_nonzero(correct)
         if not self._plain_step and math.isfinite(value):
             if self.gradient_hook is not None:
