@@ -169,3 +169,107 @@ def test_the_help_example_spec_runs(tmp_path, capsys):
     assert json.loads(spec.read_text()) == {**SMALL_SPEC, "frozen": [[], []]}
     code, out, err = run(capsys, "explain", "--spec", spec)
     assert code == 0 and "∂E/∂w7" in out, err
+
+
+# -- issue 12: hostile specs, strict JSON, ReLU kinks ---------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["explain", "gradcheck"])
+@pytest.mark.parametrize("where", ["whole", "sizes"])
+def test_a_spec_nested_100k_levels_is_one_error_line(tmp_path, capsys, command, where):
+    deep = "[" * 100_000 + "]" * 100_000
+    text = deep if where == "whole" else json.dumps({**SMALL_SPEC, "sizes": "DEEP"}).replace('"DEEP"', deep)
+    spec = tmp_path / "deep.json"
+    spec.write_text(text)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert_one_error(*run(capsys, command, "--spec", spec), "--spec", "too deeply")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["explain", "gradcheck"])
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("sizes", "[" * 900 + "]" * 900, "more than 4 levels"),  # json reads it; the spec check refuses
+        ("weights", "[" * 900 + "]" * 900, "more than 4 levels"),
+        ("sizes", '"2-3-1"', "'sizes' must be a list of whole numbers"),
+        ("sizes", "[2, 3.5, 1]", "'sizes' must be a list of whole numbers"),
+        ("frozen", "[1, 2]", "'frozen' entry 1"),
+        ("learning_rate", "[0.1]", "'learning_rate' must be a number"),
+        ("loss", '["mse"]', "'loss' must be a loss name"),
+        ("weights", '[[["a", "b", "c"], [1, 2, 3]], [[1], [2], [3]]]', "'weights' entry 1"),
+        ("biases", "null", "'biases' needs a list"),
+    ],
+)
+def test_a_spec_of_the_wrong_shape_is_one_short_error_line(tmp_path, capsys, command, key, value, fragment):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({**SMALL_SPEC, key: "VALUE"}).replace('"VALUE"', value))
+    message = assert_one_error(*run(capsys, command, "--spec", spec), "is malformed", fragment)
+    assert len(message) < 300  # the offending value is quoted in short, never echoed in full
+
+
+# Weights of 1e300 through identity units: the output overflows to inf and the step's error to NaN.
+OVERFLOW_SPEC = {
+    "sizes": [1, 1, 1],
+    "activations": ["identity", "identity"],
+    "weights": [[[1e300]], [[1e300]]],
+    "biases": [[0.0], [0.0]],
+    "inputs": [[1.0]],
+    "targets": [[0.0]],
+    "learning_rate": 0.1,
+}
+
+
+def _strict_json(text: str):
+    """json.loads that refuses the non-standard Infinity/-Infinity/NaN tokens Python would accept."""
+
+    def refuse(token):
+        raise AssertionError(f"not strict JSON: {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_explain_json_is_strict_when_numbers_overflow(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(OVERFLOW_SPEC))
+    net, X, *_ = network_from_spec(OVERFLOW_SPEC)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not np.isfinite(net.forward(X)[0, 0])  # the case really overflows
+    code, out, err = run(capsys, "explain", "--json", "--spec", spec)
+    assert code == 0, err
+    report = _strict_json(out)
+    assert report["forward"]["out_o1"] is None and report["error"]["E_total"] is None
+    assert report["forward"]["out_h1"] == 1e300  # finite numbers are kept as they are
+    assert err.startswith("notice: ") and len(err.splitlines()) == 1 and "forward.net_o1" in err
+
+
+def test_explain_text_spells_huge_numbers_in_exponent_form(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(OVERFLOW_SPEC))
+    code, out, _ = run(capsys, "explain", "--spec", spec)
+    assert code == 0
+    line = next(line for line in out.splitlines() if "net_h1" in line)
+    assert float(line.split("=")[1]) == 1e300 and len(line) < 40
+
+
+# ReLU hidden units; on the first row unit 1's pre-activation is 0.4 + b = 5e-5, within the
+# finite-difference step (eps = 1e-4) of the kink. Every other pre-activation is at least 0.09 from 0.
+KINK_SPEC = {
+    "sizes": [2, 3, 1],
+    "activations": ["relu", "identity"],
+    "weights": [[[0.5, -0.3, 0.8], [0.2, 0.6, -0.4]], [[0.7], [-0.8], [0.9]]],
+    "biases": [[-0.4 + 5e-5, 0.1, 0.2], [0.05]],
+    "inputs": [[1.0, -0.5], [0.3, 0.8]],
+    "targets": [[0.2], [-0.4]],
+}
+
+
+def test_gradcheck_skips_entries_at_a_relu_kink_instead_of_failing(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(KINK_SPEC))
+    code, out, err = run(capsys, "gradcheck", "--spec", spec)
+    assert code == 0, out + err
+    verdict = out.splitlines()[-1]
+    # W1[0,0], W1[1,0] (row 1's inputs 1.0 and -0.5 move z by up to 2e-4 and 1e-4 > 5e-5) and b1[0].
+    assert verdict.startswith("gradient check passed")
+    assert verdict.endswith("; 3 entries skipped (within eps of a ReLU kink)")

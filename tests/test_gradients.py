@@ -1,5 +1,8 @@
 """Finite-difference checks of every activation × loss pairing, in both dtypes, on seeded random shapes."""
 
+import importlib
+import sys
+
 import numpy as np
 import pytest
 
@@ -100,3 +103,82 @@ def test_gradcheck_skips_frozen_parameters_and_leaves_the_net_alone(rng):
     assert result.passed
     assert all(np.array_equal(a, b) for a, b in zip(before, net.parameters()))
     assert net.dtype == np.float32
+
+
+# -- issue 12: ReLU kinks and progress -----------------------------------------------------------
+
+
+def kink_case(activation):
+    """A 2-3-1 net whose unit 1 has pre-activation 5e-5 on row 0 (eps = 1e-4 steps cross 0 there)."""
+    net = bprop.mlp([2, 3, 1], activation=activation, output_activation="identity", seed=0, dtype=np.float64)
+    X = np.array([[1.0, -0.5], [0.3, 0.8]])
+    Y = np.array([[0.2], [-0.4]])
+    z = X @ net.layers[0].W + net.layers[0].b
+    bias = net.layers[0].b.copy()
+    bias[0] -= z[0, 0] - 5e-5
+    net.layers[0].b = bias
+    return net, X, Y
+
+
+def crossing_entries(net, X, eps=1e-4):
+    """Which W1/b1 entries' steps (±eps, ±2eps) flip the sign of some first-layer pre-activation."""
+    z = X @ net.layers[0].W + net.layers[0].b
+    steps = np.array([-2, -1, 1, 2]) * eps
+    # W1[i, j] moves z[:, j] by step·X[:, i]; b1[j] moves it by step.
+    moved_w = z[None, :, None, :] + steps[:, None, None, None] * X[None, :, :, None]  # step, row, i, j
+    flips_w = ((moved_w > 0) != (z[None, :, None, :] > 0)).any(axis=(0, 1))
+    flips_b = ((z[None] + steps[:, None, None] > 0) != (z[None] > 0)).any(axis=(0, 1))
+    return int(flips_w.sum()), int(flips_b.sum())
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_gradcheck_skips_entries_within_eps_of_a_kink(activation):
+    net, X, Y = kink_case(activation)
+    # The difference quotient straddles the kink: without the skip, a correct net FAILED (error ~3e-2).
+    result = bprop.gradcheck(net, X, Y)
+    assert result.passed, str(result)
+    w_flips, b_flips = crossing_entries(net, X)
+    assert (w_flips, b_flips) == (2, 1)  # the construction puts exactly these within reach of the kink
+    assert result.skipped == {"W1": w_flips, "b1": b_flips, "W2": 0, "b2": 0}
+    assert result.skip_note() == "3 entries skipped (within eps of a ReLU kink)"
+    assert "3 entries skipped" in str(result) and "(2 skipped)" in str(result)
+
+
+def test_skipping_kinks_still_catches_a_wrong_relu_backward(monkeypatch):
+    from bprop.activations import ReLU
+
+    net, X, Y = kink_case("relu")
+    # A classic bug: passing the gradient through a ReLU unchanged, as if it were the identity.
+    monkeypatch.setattr(ReLU, "backward", lambda self, out, d, buf=None: np.copyto(buf, d) or buf)
+    broken = bprop.gradcheck(net, X, Y)
+    assert not broken.passed and broken.max_error > 1e-2
+
+
+def test_a_check_with_every_entry_skipped_does_not_pass():
+    # One ReLU unit sitting exactly on the kink: every W1/b1 step crosses it, and W2, b2 are frozen.
+    net = bprop.mlp([1, 1, 1], activation="relu", output_activation="identity", seed=0, dtype=np.float64)
+    net.layers[0].W, net.layers[0].b = [[1.0]], [-1.0]
+    net.layers[1].freeze("W", "b")
+    result = bprop.gradcheck(net, [[1.0]], [[0.5]])
+    assert result.skipped == {"W1": 1, "b1": 1} and result.checked == 0
+    assert not result.passed
+    assert result.skip_note().startswith("all 2 entries skipped") and "nothing was checked" in str(result)
+
+
+def test_gradcheck_progress_bar(capsys, monkeypatch):
+    net = bprop.mlp([3, 4, 2], activation="tanh", seed=0, dtype=np.float64)
+    X, Y = np.ones((2, 3)), np.zeros((2, 2))
+    bprop.gradcheck(net, X, Y, progress=True)
+    assert "gradcheck" in capsys.readouterr().err
+    module = importlib.import_module("bprop.gradcheck")  # bprop.gradcheck itself is the function
+    monkeypatch.setattr(module, "PROGRESS_ENTRIES", 26)  # the 26 entries of W1, b1, W2, b2 count as "many"
+    bprop.gradcheck(net, X, Y)
+    assert capsys.readouterr().err == ""  # stderr is no terminal: no bar in logs
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bprop.gradcheck(net, X, Y)
+    assert "gradcheck" in capsys.readouterr().err
+    monkeypatch.setattr(module, "PROGRESS_ENTRIES", 27)  # one short of "many", on a terminal: no bar
+    bprop.gradcheck(net, X, Y)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="progress must be True, False or 'auto'"):
+        bprop.gradcheck(net, X, Y, progress="yes")

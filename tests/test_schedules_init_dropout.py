@@ -124,3 +124,33 @@ def test_network_with_dropout_predicts_deterministically_and_gradchecks(rng):
     a = net.forward(X, training=True)
     b = net.forward(X, training=True)
     assert not np.array_equal(a, b)
+
+
+# -- issue 12, bug 11: get_schedule by name --------------------------------------------------------
+
+
+def test_get_schedule_gives_cosine_its_length_from_epochs():
+    cosine = schedules.get_schedule("cosine", epochs=4)
+    assert isinstance(cosine, schedules.CosineDecay) and cosine.total_epochs == 4
+    assert schedules.get_schedule("cosine", epochs=4, total_epochs=9).total_epochs == 9  # explicit wins
+    with pytest.raises(ValueError, match="schedule='cosine' needs its length"):
+        schedules.get_schedule("cosine")
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, fragment",
+    [
+        ("step", {"step_size": 0}, "step_size must be a whole number >= 1"),
+        ("step", {"step_size": 2.5}, "step_size must be a whole number >= 1"),
+        ("step", {"size": 3}, "unexpected keyword argument 'size'"),
+        ("exponential", {"gamma": "0.9"}, "gamma must be in (0, 1]"),
+        ("cosine", {"min_rate": math.nan}, "min_rate must be a finite number >= 0"),
+        ("plateau", {"factor": 1.0}, "factor must be in (0, 1)"),
+        ("plateau", {"min_delta": math.nan}, "min_delta must be a finite number >= 0"),
+    ],
+)
+def test_get_schedule_turns_bad_parameters_into_a_value_error_naming_schedule(name, kwargs, fragment):
+    with pytest.raises(ValueError) as caught:
+        schedules.get_schedule(name, epochs=5, **kwargs)
+    message = str(caught.value)
+    assert message.startswith(f"schedule={name!r}") and fragment in message and "Schedule instance" in message

@@ -40,47 +40,113 @@ ARTICLE_SPEC: dict[str, Any] = {
 
 _SPEC_KEYS = {"sizes", "activations", "weights", "biases", "frozen", "inputs", "targets", "learning_rate", "loss"}
 
+#: Deepest nesting a spec needs: the object → "weights" → one layer's matrix → a row → numbers.
+MAX_SPEC_DEPTH = 4
 
-def network_from_spec(spec: dict) -> tuple[Sequential, np.ndarray, np.ndarray, float, str]:
-    """Build ``(net, X, Y, learning_rate, loss)`` in float64 from a JSON-like spec (see ``ARTICLE_SPEC``)."""
+
+def _short(value: Any, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters, so a hostile spec cannot flood an error message."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _nesting_depth(value: Any, limit: int) -> int:
+    """Levels of list/dict nesting in a JSON value, counted level by level without recursion (so any
+    depth is safe) and stopping once past ``limit``."""
+    depth, level = 0, [value]
+    while depth <= limit:
+        containers = [v for v in level if isinstance(v, (list, dict))]
+        if not containers:
+            break
+        depth += 1
+        level = [item for v in containers for item in (v.values() if isinstance(v, dict) else v)]
+    return depth
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _per_layer(spec: dict, key: str, default: Any, n_layers: int) -> list:
+    """Spec entry ``key`` as a list with one item per layer (one activation name serves every layer)."""
+    value = spec.get(key, default)
+    if key == "activations" and isinstance(value, str):
+        value = [value] * n_layers
+    if not isinstance(value, list):
+        raise ValueError(f"spec {key!r} needs a list with one entry per layer ({n_layers}), got {_short(value)}")
+    if len(value) != n_layers:
+        raise ValueError(f"spec {key!r} needs one entry per layer ({n_layers}), got {len(value)}")
+    return value
+
+
+def _check_spec_shape(spec: Any) -> list[int]:
+    """Check the spec's outline (an object of known keys, shallow nesting, a list of layer sizes) and
+    return the sizes; the numbers themselves are checked where they are used."""
     if not isinstance(spec, dict):
         raise ValueError("the spec must be a JSON object with keys " + ", ".join(sorted(_SPEC_KEYS)))
     unknown = set(spec) - _SPEC_KEYS
     if unknown:
-        raise ValueError(f"unknown spec key(s) {sorted(unknown)}; allowed: {sorted(_SPEC_KEYS)}")
+        raise ValueError(f"unknown spec key(s) {_short(sorted(map(str, unknown)))}; allowed: {sorted(_SPEC_KEYS)}")
+    depth = _nesting_depth(spec, MAX_SPEC_DEPTH)
+    if depth > MAX_SPEC_DEPTH:
+        raise ValueError(
+            f"the spec nests lists more than {MAX_SPEC_DEPTH} levels deep; a weight matrix is a list of rows"
+        )
     for key in ("sizes", "weights", "inputs", "targets"):
         if key not in spec:
             raise ValueError(f"the spec needs {key!r}")
-    sizes = list(spec["sizes"])
+    sizes = spec["sizes"]
+    if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+        raise ValueError(f"spec 'sizes' must be a list of whole numbers (units per layer), got {_short(sizes)}")
+    if len(sizes) < 2:
+        raise ValueError(f"spec 'sizes' needs at least two entries, got {_short(sizes)}")
+    if not isinstance(spec.get("loss", ""), str):
+        raise ValueError(f"spec 'loss' must be a loss name, got {_short(spec['loss'])}")
+    if not _is_number(spec.get("learning_rate", 0.5)):
+        raise ValueError(f"spec 'learning_rate' must be a number, got {_short(spec['learning_rate'])}")
+    return sizes
+
+
+def _layer(spec: dict, k: int, sizes: list[int], per_layer: dict[str, list]) -> Dense:
+    """Dense layer ``k`` of the spec, its weights given as a (fan_in, fan_out) list of rows."""
+    frozen = per_layer["frozen"][k]
+    if not isinstance(frozen, list) or not all(name in ("W", "b") for name in frozen):
+        raise ValueError(f"spec 'frozen' entry {k + 1} must be a list of 'W' and/or 'b', got {_short(frozen)}")
+    weights = _numbers(per_layer, "weights", k, f"a ({sizes[k]}, {sizes[k + 1]}) list of rows of numbers")
+    biases = _numbers(per_layer, "biases", k, f"a number or a list of {sizes[k + 1]} numbers")
+    return Dense(
+        sizes[k],
+        sizes[k + 1],
+        per_layer["activations"][k],
+        dtype=np.float64,
+        init=weights,
+        bias_init=biases,
+        frozen=tuple(frozen),
+    )
+
+
+def _numbers(per_layer: dict[str, list], key: str, k: int, expected: str) -> np.ndarray:
+    """Layer ``k``'s entry of ``key`` as a float64 array (its shape is checked by the layer)."""
+    try:
+        return np.asarray(per_layer[key][k], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"spec {key!r} entry {k + 1} must be {expected}, got {_short(per_layer[key][k])}") from None
+
+
+def network_from_spec(spec: dict) -> tuple[Sequential, np.ndarray, np.ndarray, float, str]:
+    """Build ``(net, X, Y, learning_rate, loss)`` in float64 from a JSON-like spec (see ``ARTICLE_SPEC``).
+
+    Any spec of the wrong shape raises ``ValueError`` naming the offending key.
+    """
+    sizes = _check_spec_shape(spec)
     n_layers = len(sizes) - 1
-    if n_layers < 1:
-        raise ValueError(f"spec 'sizes' needs at least two entries, got {sizes}")
-    activations = spec.get("activations", ["sigmoid"] * n_layers)
-    if isinstance(activations, str):
-        activations = [activations] * n_layers
-    biases = spec.get("biases", [0.0] * n_layers)
-    frozen = spec.get("frozen", [[]] * n_layers)
-    for key, value in (
-        ("activations", activations),
-        ("weights", spec["weights"]),
-        ("biases", biases),
-        ("frozen", frozen),
-    ):
-        if len(value) != n_layers:
-            raise ValueError(f"spec {key!r} needs one entry per layer ({n_layers}), got {len(value)}")
-    layers = [
-        Dense(
-            sizes[k],
-            sizes[k + 1],
-            activations[k],
-            dtype=np.float64,
-            init=np.asarray(spec["weights"][k], float),
-            bias_init=biases[k],
-            frozen=tuple(frozen[k]),
-        )
-        for k in range(n_layers)
-    ]
-    net = Sequential(layers)
+    per_layer = {
+        "activations": _per_layer(spec, "activations", "sigmoid", n_layers),
+        "weights": _per_layer(spec, "weights", None, n_layers),
+        "biases": _per_layer(spec, "biases", [0.0] * n_layers, n_layers),
+        "frozen": _per_layer(spec, "frozen", [[]] * n_layers, n_layers),
+    }
+    net = Sequential([_layer(spec, k, sizes, per_layer) for k in range(n_layers)])
     X = net.check_X(spec["inputs"])
     Y = net.check_Y(spec["targets"], X.shape[0])
     loss = spec.get("loss", "half_sse")
@@ -235,7 +301,25 @@ def _chain(net: Sequential, trace: Trace, units: list[list[str]], k: int, fused:
     return factors
 
 
+def json_safe(report: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``report`` with every inf/NaN replaced by ``None`` (strict JSON has no such numbers), and the
+    names of the replaced entries (``section.name``) so the caller can say which overflowed."""
+    replaced: list[str] = []
+
+    def clean(name: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: clean(f"{name}.{key}", item) for key, item in value.items()}
+        if isinstance(value, float) and not np.isfinite(value):
+            replaced.append(name)
+            return None
+        return value
+
+    return {key: clean(key, value) for key, value in report.items()}, replaced
+
+
 def _fmt(value: float) -> str:
+    if not np.isfinite(value) or abs(value) >= 1e9:
+        return f"{value:.9e}"  # fixed-point would spell out hundreds of digits
     return f"{value:.9f}".rstrip("0").rstrip(".") if abs(value) >= 1e-4 else f"{value:.9e}"
 
 

@@ -6,7 +6,32 @@ monitored loss reported at the end of each epoch.
 
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
+
+
+def _whole(name: str, value) -> int:
+    """``value`` as an int >= 1; a fraction or a bool is refused rather than silently truncated."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def _fraction(name: str, value, *, top_included: bool) -> float:
+    """``value`` as a float in (0, 1] (or (0, 1) when ``top_included`` is false)."""
+    numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (numeric and 0 < value and (value <= 1 if top_included else value < 1)):
+        raise ValueError(f"{name} must be in (0, 1{']' if top_included else ')'}, got {value!r}")
+    return float(value)
+
+
+def _non_negative(name: str, value) -> float:
+    """``value`` as a finite float >= 0 (a NaN floor or threshold would silently disable it)."""
+    numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (numeric and 0 <= value < math.inf):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 class Schedule:
@@ -38,11 +63,8 @@ class StepDecay(Schedule):
     """η = η₀ · γ^⌊epoch / step_size⌋."""
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1):
-        if int(step_size) < 1:
-            raise ValueError(f"step_size must be >= 1, got {step_size!r}")
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size = _whole("step_size", step_size)
+        self.gamma = _fraction("gamma", gamma, top_included=True)
 
     def rate(self, epoch, base_rate):
         return base_rate * self.gamma ** (epoch // self.step_size)
@@ -52,9 +74,7 @@ class ExponentialDecay(Schedule):
     """η = η₀ · γ^epoch."""
 
     def __init__(self, gamma: float = 0.95):
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        self.gamma = float(gamma)
+        self.gamma = _fraction("gamma", gamma, top_included=True)
 
     def rate(self, epoch, base_rate):
         return base_rate * self.gamma**epoch
@@ -64,11 +84,7 @@ class CosineDecay(Schedule):
     """η = η_min + ½ (η₀ − η_min)(1 + cos(π · min(epoch, T) / T)) over ``T = total_epochs``."""
 
     def __init__(self, total_epochs: int, min_rate: float = 0.0):
-        if int(total_epochs) < 1:
-            raise ValueError(f"total_epochs must be >= 1, got {total_epochs!r}")
-        if min_rate < 0:
-            raise ValueError(f"min_rate must be >= 0, got {min_rate!r}")
-        self.total_epochs, self.min_rate = int(total_epochs), float(min_rate)
+        self.total_epochs, self.min_rate = _whole("total_epochs", total_epochs), _non_negative("min_rate", min_rate)
 
     def rate(self, epoch, base_rate):
         progress = min(epoch, self.total_epochs) / self.total_epochs
@@ -80,12 +96,9 @@ class ReduceOnPlateau(Schedule):
     ``patience`` epochs; never below ``min_rate``. The counter restarts after each reduction."""
 
     def __init__(self, factor: float = 0.1, patience: int = 10, min_delta: float = 1e-4, min_rate: float = 0.0):
-        if not 0 < factor < 1:
-            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
-        if int(patience) < 1:
-            raise ValueError(f"patience must be >= 1, got {patience!r}")
-        self.factor, self.patience = float(factor), int(patience)
-        self.min_delta, self.min_rate = float(min_delta), float(min_rate)
+        self.factor = _fraction("factor", factor, top_included=False)
+        self.patience = _whole("patience", patience)
+        self.min_delta, self.min_rate = _non_negative("min_delta", min_delta), _non_negative("min_rate", min_rate)
         self._scale, self._best, self._wait = 1.0, math.inf, 0
 
     def rate(self, epoch, base_rate):
@@ -116,13 +129,32 @@ SCHEDULES: dict[str, type[Schedule]] = {
 }
 
 
-def get_schedule(spec: str | Schedule | None, **kwargs) -> Schedule:
-    """A schedule from a name (keyword arguments go to its constructor), an instance, or ``None``."""
+ACCEPTED_FORMS = (
+    f"a schedule name ({', '.join(sorted(SCHEDULES))}), a bprop.schedules.Schedule instance such as"
+    " StepDecay(step_size=10), or None for a constant rate"
+)
+
+
+def get_schedule(spec: str | Schedule | None, *, epochs: int | None = None, **kwargs) -> Schedule:
+    """A schedule from a name, an instance, or ``None`` (a constant rate).
+
+    A name's keyword arguments go to its constructor; a schedule that needs a length
+    (``cosine``'s ``total_epochs``) takes ``epochs`` when not given one. Anything else, or parameters
+    its constructor refuses, raises ``ValueError`` naming ``schedule`` and the accepted forms.
+    """
     if spec is None:
         return Constant()
     if isinstance(spec, Schedule):
         return spec
     cls = SCHEDULES.get(spec) if isinstance(spec, str) else None
     if cls is None:
-        raise ValueError(f"unknown learning-rate schedule {spec!r}; choose one of {sorted(SCHEDULES)}")
-    return cls(**kwargs)
+        hint = f"; pass an instance, e.g. {spec.__name__}(...)" if isinstance(spec, type) else ""
+        raise ValueError(f"schedule={spec!r} is not a learning-rate schedule{hint}; give {ACCEPTED_FORMS}")
+    if "total_epochs" in inspect.signature(cls).parameters and "total_epochs" not in kwargs:
+        if epochs is None:
+            raise ValueError(f"schedule={spec!r} needs its length: give epochs= or total_epochs=")
+        kwargs["total_epochs"] = epochs
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"schedule={spec!r} with {kwargs}: {exc}; give {ACCEPTED_FORMS}") from None

@@ -176,7 +176,7 @@ class Trainer:
         best = BestWeights(min_delta, restore_best_weights)
         self.state = TrainerState(
             net=net, optimizer=optimizer, history=History(metric_name=self.metric, monitor=monitor),
-            epochs=epochs, schedule=get_schedule(schedule), shuffle_rng=shuffle_rng, best=best,
+            epochs=epochs, schedule=get_schedule(schedule, epochs=epochs), shuffle_rng=shuffle_rng, best=best,
             base_rate=optimizer.learning_rate, random_layers=[la for la in net.layers if la.rng is not None],
             last_good=[p.copy() for p in net.parameters()],
         )  # fmt: skip

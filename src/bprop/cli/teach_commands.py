@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import CliError, input_file, output_path, positive_int
+from .common import CliError, input_file, notice, output_path, positive_int
 
 SPEC_EXAMPLE = """\
 a spec (JSON) for --spec; W of each layer has shape (inputs, units), "frozen" lists parameters held fixed:
@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 
 def _read_spec(text: str | None) -> dict:
-    from ..explain import ARTICLE_SPEC
+    from ..explain import ARTICLE_SPEC, MAX_SPEC_DEPTH
 
     if text is None:
         return ARTICLE_SPEC
@@ -47,6 +47,12 @@ def _read_spec(text: str | None) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CliError(f"--spec {text!r} is not valid JSON ({exc}); see 'bprop explain --help'") from None
+    except RecursionError:
+        # json's decoder recurses once per nesting level; thousands of levels exhaust Python's stack.
+        raise CliError(
+            f"--spec {text!r} nests lists or objects too deeply to read; a spec nests at most"
+            f" {MAX_SPEC_DEPTH} levels (see 'bprop explain --help')"
+        ) from None
 
 
 def _spec_network(text: str | None):
@@ -56,12 +62,13 @@ def _spec_network(text: str | None):
     spec = _read_spec(text)
     try:
         return network_from_spec(spec)
-    except (KeyError, TypeError, IndexError) as exc:
+    except (KeyError, TypeError, IndexError, ValueError, RecursionError) as exc:
+        # network_from_spec names the flaw in a ValueError; anything else is a shape it did not foresee.
+        reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        reason = reason if len(reason) <= 200 else reason[:199] + "…"  # a hostile value stays short
         raise CliError(
-            f"--spec {text!r} is malformed ({exc!r}); compare it with the example in 'bprop explain --help'"
+            f"--spec {text!r} is malformed: {reason}; compare it with the example in 'bprop explain --help'"
         ) from None
-    except ValueError as exc:
-        raise CliError(f"--spec {text!r}: {exc}") from None
 
 
 def run_explain(args) -> int:
@@ -74,7 +81,10 @@ def run_explain(args) -> int:
         report = explain_step(net, X, Y, loss=loss, learning_rate=learning_rate, steps=steps)
     except ValueError as exc:
         raise CliError(f"--spec {args.spec!r}: {exc}") from None
-    print(json.dumps(report, indent=2) if args.json else format_text(report))
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_text(report))
     if plot is not None:
         from ..plot import save_figure
         from ..plot_network import network_diagram
@@ -83,6 +93,20 @@ def run_explain(args) -> int:
         if not args.json:
             print(f"\ndiagram written to {plot}")
     return 0
+
+
+def _print_json(report: dict) -> None:
+    """Print the report as strict JSON: numbers that overflowed to inf/NaN become null, with a notice."""
+    from ..explain import json_safe
+
+    safe, replaced = json_safe(report)
+    if replaced:
+        shown = ", ".join(replaced[:3]) + (f" and {len(replaced) - 3} more" if len(replaced) > 3 else "")
+        notice(
+            f"{len(replaced)} number(s) overflowed to inf/NaN and are null in the JSON ({shown});"
+            " smaller weights, inputs or learning rate avoid it"
+        )
+    print(json.dumps(safe, indent=2, allow_nan=False))
 
 
 def run_gradcheck(args) -> int:
@@ -114,5 +138,6 @@ def run_gradcheck(args) -> int:
     for layer, error in by_layer.items():
         print(f"{layer}: max relative error {error:.3e}")
     verdict = "passed" if result.passed else "FAILED"
-    print(f"gradient check {verdict}: max relative error {result.max_error:.3e} (tolerance {result.tolerance:g})")
+    note = f"; {result.skip_note()}" if result.n_skipped else ""
+    print(f"gradient check {verdict}: max relative error {result.max_error:.3e} (tolerance {result.tolerance:g}){note}")
     return 0 if result.passed else 1
