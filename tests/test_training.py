@@ -293,3 +293,32 @@ def test_resume_from_any_epoch_is_bit_identical(dtype, optimizer, rng):
         assert [p.tobytes() for p in net.parameters()] == [p.tobytes() for p in full_net.parameters()], epoch
         assert history.loss == full_history.loss and history.val_loss == full_history.val_loss
         assert history.lr == full_history.lr and history.best_epoch == full_history.best_epoch
+
+
+# -- issue 12, bug 11: a named schedule takes its length from epochs ------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(bprop.schedules.SCHEDULES))
+def test_every_named_schedule_builds_from_fits_epochs_and_base_rate(name, rng):
+    X, Y = regression_data(rng)
+    history = bprop.fit(small_net(), X, Y, optimizer="sgd", learning_rate=0.05, epochs=6, schedule=name, verbose=0)
+    assert len(history.lr) == 6
+    assert history.lr[0] == pytest.approx(0.05)  # every schedule starts from the base rate
+    assert all(0 < rate <= 0.05 for rate in history.lr)
+
+
+def test_named_cosine_decays_over_the_runs_epochs(rng):
+    X, Y = regression_data(rng)
+    epochs, base = 8, 0.05
+    history = bprop.fit(
+        small_net(), X, Y, optimizer="sgd", learning_rate=base, epochs=epochs, schedule="cosine", verbose=0
+    )
+    expected = [0.5 * base * (1 + np.cos(np.pi * e / epochs)) for e in range(epochs)]
+    assert history.lr == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("schedule", ["warm", 3, bprop.schedules.CosineDecay, {"name": "step"}])
+def test_a_wrong_schedule_argument_is_a_value_error_naming_it(schedule, rng):
+    X, Y = regression_data(rng)
+    with pytest.raises(ValueError, match=r"schedule=.*a schedule name \(constant, cosine"):
+        bprop.fit(small_net(), X, Y, epochs=2, schedule=schedule, verbose=0)

@@ -21,11 +21,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from ._estimator_solvers import EstimatorRate, SklearnStopping, run_lbfgs
 from .callbacks import Callback
 from .findings import findings
-from .layers import Dense
 from .losses import Loss
 from .network import Sequential, mlp
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
-from .schedules import SCHEDULES, CosineDecay, Schedule, get_schedule
+from .schedules import SCHEDULES, Schedule, get_schedule
 from .splits import holdout_indices
 from .training import fit
 
@@ -193,8 +192,8 @@ class BaseMLP(BaseEstimator):
         return [int(s) for s in sizes]
 
     def _check_architecture(self, n_features: int, hidden: list[int], n_outputs: int) -> None:
-        dense = [layer for layer in self.net_.layers if hasattr(layer, "fan_out")]
-        have = [dense[0].fan_in, *(layer.fan_out for layer in dense)]
+        dense = [layer for layer in self.net_.layers if layer.n_outputs is not None]
+        have = [dense[0].n_inputs, *(layer.n_outputs for layer in dense)]
         want = [n_features, *hidden, n_outputs]
         if have != want:
             raise ValueError(
@@ -268,7 +267,7 @@ class BaseMLP(BaseEstimator):
         if stopper is None:
             adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
             stopper = SklearnStopping(self.tol, self.n_iter_no_change, adaptive=adaptive, keep_best=keep_best)
-        stopper.keep_best, stopper.best_params = keep_best, None
+        stopper.start_fit(keep_best)
         if validation is not None:
             stopper.validation_score = lambda: self._validation_score(self.net_, *validation)
         rate = EstimatorRate(
@@ -306,7 +305,8 @@ class BaseMLP(BaseEstimator):
                 diagnostics=self.diagnostics,
             )
         finally:
-            stopper.validation_score, stopper.best_params = None, None
+            stopper.validation_score = None
+            stopper.start_fit(keep_best)  # the kept weights are not needed after the fit
         self._stopper = stopper
         self.history_ = history
         self.diagnostics_ = history.diagnostics if self.diagnostics else None
@@ -339,10 +339,8 @@ class BaseMLP(BaseEstimator):
         return None
 
     def _inner_schedule(self) -> Schedule:
-        if self.schedule == "cosine":
-            return CosineDecay(total_epochs=self.max_iter)
         # A copy, so fitting never changes the user's schedule object (scikit-learn's convention).
-        return copy.deepcopy(get_schedule(self.schedule))
+        return copy.deepcopy(get_schedule(self.schedule, epochs=self.max_iter))
 
     def _make_optimizer(self) -> Optimizer:
         lr = self.learning_rate_init
@@ -379,7 +377,7 @@ def _init_as_sklearn(net: Sequential, rng: np.random.Generator, glorot_factor: f
     seeds, bprop's own default (He-uniform, zero biases) lost 3 points of accuracy in 200 epochs.
     """
     for layer in net.layers:
-        if isinstance(layer, Dense):
-            bound = np.sqrt(glorot_factor / (layer.fan_in + layer.fan_out))
-            layer.W = rng.uniform(-bound, bound, (layer.fan_in, layer.fan_out))
-            layer.b = rng.uniform(-bound, bound, layer.fan_out)
+        if layer.param_names == ("W", "b"):
+            bound = np.sqrt(glorot_factor / (layer.n_inputs + layer.n_outputs))
+            layer.W = rng.uniform(-bound, bound, (layer.n_inputs, layer.n_outputs))
+            layer.b = rng.uniform(-bound, bound, layer.n_outputs)

@@ -79,7 +79,8 @@ def fit(
         metric: ``"accuracy"``, ``None``, or ``"auto"`` (accuracy for cross-entropy losses).
         l2: L2 penalty ½·l2·Σ‖W‖² on the weights (not biases); adds l2·W to their gradients.
         clip_norm: rescale the gradients when their global norm exceeds this.
-        schedule: learning-rate schedule name or object (see :mod:`bprop.schedules`).
+        schedule: learning-rate schedule name or object (see :mod:`bprop.schedules`); a named
+            ``"cosine"`` decays over ``epochs``.
         target_loss: stop once the training loss is at or below this.
         patience: stop after this many epochs without an improvement of more than ``min_delta`` in the
             monitored loss (validation loss when there is validation data, else training loss).
@@ -117,7 +118,7 @@ def fit(
     batch_size = check_positive_int("batch_size", batch_size)
     _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data)
     optimizer = _make_optimizer(optimizer, learning_rate)
-    schedule = get_schedule(schedule)
+    schedule = get_schedule(schedule, epochs=epochs)  # a named schedule's length is the run's
     if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -162,7 +163,7 @@ def fit(
     # can let plain SGD update the weights inside the products that form their gradients.
     plain_step = not l2 and clip_norm is None
     gather = BatchGatherer(X, Y, weights)
-    random_layers = [layer for layer in net.layers if hasattr(layer, "rng")]
+    random_layers = [layer for layer in net.layers if layer.rng is not None]
     first_epoch = 1
     if resume is not None:
         first_epoch = resume["epoch"] + 1
