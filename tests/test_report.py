@@ -131,3 +131,11 @@ def test_a_failed_call_leaves_an_existing_report_untouched(tmp_path, digits_run)
     with pytest.raises(ValueError):
         write_report(path, net=net, history=history, data_summary={}, X=X, y=y[:10])
     assert path.read_text() == "old report" and os.listdir(tmp_path) == ["report.html"]
+
+
+def test_evaluation_says_which_rows_it_shows(digits_run):
+    net, history, X, y = digits_run
+    page = render_report(net=net, history=history, data_summary={}, X=X[:360], y=y[:360], evaluated_on="the test rows")
+    assert "Confusion matrix on the test rows (360 rows)." in page
+    page = render_report(net=net, history=history, data_summary={}, X=X[:50], y=y[:50])
+    assert "Confusion matrix on the given rows (50 rows)." in page  # never implies held-out rows

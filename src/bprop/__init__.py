@@ -27,7 +27,9 @@ from .optimizers import Optimizer as Optimizer
 from .optimizers import RMSprop as RMSprop
 from .optimizers import get_optimizer as get_optimizer
 from .recording import Trace as Trace
-from .training import DivergenceWarning as DivergenceWarning
+from .trainer import DivergenceWarning as DivergenceWarning
+from .trainer import Trainer as Trainer
+from .trainer import TrainerState as TrainerState
 from .training import fit as fit
 
 __version__ = "0.1.0"

@@ -73,7 +73,7 @@ def render_report(
     task: str | None = None,
     class_names: Sequence | None = None,
     feature_names: Sequence[str] | None = None,
-    evaluated_on: str = "the given data",
+    evaluated_on: str = "the given rows",
 ) -> str:
     """The HTML report of a run as a string (one self-contained page).
 
@@ -93,7 +93,8 @@ def render_report(
             sigmoid unit with 0/1 targets, is classification).
         class_names: display names of the class indices, in output order.
         feature_names: names of the two axes of the decision boundary.
-        evaluated_on: how the evaluation section names ``X`` (e.g. ``"the validation set"``).
+        evaluated_on: which rows ``X`` holds, as the evaluation section names them (e.g. ``"the
+            validation rows"``); the row count is added.
     """
     if not isinstance(data_summary, Mapping):
         raise ValueError(f"data_summary must be a mapping of label → value, got {type(data_summary).__name__}")
@@ -224,15 +225,20 @@ def _check_evaluation(net, X, y, task, class_names) -> tuple[str, np.ndarray, li
 
 
 def _evaluation(net, X, task, y, names, feature_names, evaluated_on) -> list[tuple[str, str, str]]:
-    where = f'<p class="note">On {html.escape(evaluated_on)} ({y.shape[0]:,} examples).</p>'
+    def where(kind: str) -> str:
+        # Which rows a figure shows decides what it proves: held-out rows measure generalisation.
+        return f'<p class="note">{kind} on {html.escape(evaluated_on)} ({y.shape[0]:,} rows).</p>'
+
     if task == "regression":
         fig = plot_diagnostics.predicted_vs_true(y, net.forward(X))
-        return [("evaluation", "Predicted vs true", _figure(fig, "predicted vs true values") + where)]
+        note = where("Predicted vs true values")
+        return [("evaluation", "Predicted vs true", _figure(fig, "predicted vs true values") + note)]
     predicted = plot_diagnostics.predict_classes(net, X)
     fig = plot_diagnostics.confusion_matrix([names[i] for i in y], [names[i] for i in predicted], labels=names)
-    sections = [("evaluation", "Confusion matrix", _figure(fig, "confusion matrix") + where)]
+    sections = [("evaluation", "Confusion matrix", _figure(fig, "confusion matrix") + where("Confusion matrix"))]
     if net.n_inputs == 2:
         names2 = list(feature_names) if feature_names is not None else None
         boundary = plot_diagnostics.decision_boundary(net, X, y, feature_names=names2, class_names=names)
-        sections.append(("boundary", "Decision boundary", _figure(boundary, "decision boundary") + where))
+        note = where("Decision boundary with the points of")
+        sections.append(("boundary", "Decision boundary", _figure(boundary, "decision boundary") + note))
     return sections
