@@ -1,8 +1,10 @@
 """Model files: exact round trips, atomic writes, and a clear ValueError for every bad file."""
 
+import hashlib
 import json
 import os
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from safetensors.numpy import save as st_save  # noqa: E402
 
 import bprop  # noqa: E402
 from bprop import _files  # noqa: E402
-from bprop.io import FORMAT_VERSION, Model, load, read_metadata, save  # noqa: E402
+from bprop.io import FORMAT_VERSION, Model, UnverifiedMetadataWarning, load, read_metadata, save  # noqa: E402
 
 
 def make_net(dtype, seed=0):
@@ -52,7 +54,7 @@ def test_sections_round_trip_and_top_level_api(tmp_path):
     assert (model.preprocessing, model.training, model.extra) == (preprocessing, training, extra)
     assert model.format_version == FORMAT_VERSION and model.bprop_version == bprop.__version__
     meta = read_metadata(path)
-    assert meta["format_version"] == 1 and meta["architecture"] == model.net.config()
+    assert meta["format_version"] == FORMAT_VERSION == 2 and meta["architecture"] == model.net.config()
 
 
 def test_keyword_sections_replace_those_of_the_model(tmp_path):
@@ -158,13 +160,39 @@ def saved(tmp_path):
 
 
 def rewrite(path, change):
-    """Re-save ``path`` as valid safetensors with its bprop document passed through ``change``."""
+    """Re-save ``path`` as valid safetensors with its safetensors metadata replaced by ``change(document)``."""
     data = path.read_bytes()
     n = int.from_bytes(data[:8], "little")
     meta = json.loads(data[8 : 8 + n])["__metadata__"]
     tensors = st_load(data)
     metadata = change(json.loads(meta["bprop"]))
     path.write_bytes(st_save(tensors, metadata=metadata))
+
+
+def canonical_sha256(value):
+    """The documented checksum of a metadata section: SHA-256 of canonical JSON."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def rehash(document):
+    """What someone re-hashing an edited file would do: recompute every metadata checksum."""
+    header = {key: document.get(key) for key in ("format", "format_version", "bprop_version")}
+    sums = {"header": canonical_sha256(header)}
+    sums.update(
+        {name: canonical_sha256(document.get(name)) for name in ("architecture", "preprocessing", "training", "extra")}
+    )
+    return {**document, "metadata_sha256": sums}
+
+
+def edit(path, change, *, rehashed=False):
+    """Change the bprop document of ``path`` in place (``change`` mutates it); optionally re-hash it."""
+
+    def apply(document):
+        change(document)
+        return {"bprop": json.dumps(rehash(document) if rehashed else document)}
+
+    rewrite(path, apply)
 
 
 def test_missing_file_and_folder(tmp_path):
@@ -207,36 +235,290 @@ def test_safetensors_without_bprop_metadata(tmp_path):
 
 def test_newer_format_version_asks_for_an_upgrade(saved):
     rewrite(saved, lambda doc: {"bprop": json.dumps({**doc, "format_version": FORMAT_VERSION + 1})})
-    with pytest.raises(ValueError, match="format version 2, newer than this bprop .* upgrade bprop"):
+    with pytest.raises(
+        ValueError, match=f"format version {FORMAT_VERSION + 1}, newer than this bprop .* upgrade bprop"
+    ):
         load(saved)
     with pytest.raises(ValueError, match="upgrade bprop"):
         read_metadata(saved)
 
 
+def _drop_layer(doc):
+    doc["architecture"]["layers"] = doc["architecture"]["layers"][:2]
+
+
 @pytest.mark.parametrize(
     "change,match",
     [
-        (lambda doc: {"bprop": "{not json"}, "corrupted bprop metadata"),
-        (lambda doc: {"bprop": json.dumps({**doc, "format_version": "1"})}, "no valid format version"),
-        (lambda doc: {"bprop": json.dumps({k: v for k, v in doc.items() if k != "format_version"})}, "no valid format"),
-        (lambda doc: {"bprop": json.dumps({**doc, "architecture": {"layers": []}})}, "invalid architecture"),
+        (lambda doc: doc.update(architecture={"layers": []}), "architecture lacks the key 'dtype'"),
         (
-            lambda doc: {
-                "bprop": json.dumps({**doc, "architecture": {**doc["architecture"], "layers": [{"type": "Conv"}]}})
-            },
-            "unknown layer type 'Conv'",
+            lambda doc: doc["architecture"]["layers"][0].update(type="Conv"),
+            r"layers\[0\].type is 'Conv', an unknown layer",
         ),
-        (
-            lambda doc: {
-                "bprop": json.dumps(
-                    {**doc, "architecture": {**doc["architecture"], "layers": doc["architecture"]["layers"][:2]}}
-                )
-            },
-            "weights no layer uses",
-        ),
+        (_drop_layer, "weights no layer uses"),
     ],
 )
 def test_inconsistent_metadata(saved, change, match):
-    rewrite(saved, change)
+    edit(saved, change, rehashed=True)
     with pytest.raises(ValueError, match=match):
         load(saved)
+
+
+def test_corrupted_metadata_text(saved):
+    rewrite(saved, lambda doc: {"bprop": "{not json"})
+    with pytest.raises(ValueError, match="corrupted bprop metadata"):
+        load(saved)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda doc: doc.update(format_version="1"),
+        lambda doc: doc.pop("format_version"),
+    ],
+)
+def test_missing_or_wrong_format_version(saved, change):
+    edit(saved, change)
+    with pytest.raises(ValueError, match="no valid format version"):
+        load(saved)
+
+
+# -- integrity of the metadata (issue 12, bug 1) -------------------------------------------------
+PREPROCESSING = {
+    "features": {"columns": [{"name": "x", "kind": "numeric", "mean": 0.25, "scale": 2.0, "fill": 0.5}]},
+    "target": {"task": "classification", "column": "kind", "classes": ["cat", "dog", "eel"]},
+}
+
+
+@pytest.fixture
+def full(tmp_path):
+    """A model file with every section filled in."""
+    path = tmp_path / "full.safetensors"
+    save(Model(make_net(np.float32), PREPROCESSING, {"epochs": 3}, {"note": "hi"}), path)
+    return path
+
+
+def _swap_classes(doc):
+    classes = doc["preprocessing"]["target"]["classes"]
+    classes[0], classes[1] = classes[1], classes[0]
+
+
+EDITS = {
+    "preprocessing": lambda doc: doc["preprocessing"]["features"]["columns"][0].update(mean=0.26),
+    "classes": _swap_classes,
+    "architecture": lambda doc: doc["architecture"]["layers"][1].update(activation={"name": "sigmoid"}),
+    "training": lambda doc: doc["training"].update(epochs=4),
+    "extra": lambda doc: doc["extra"].update(note="ho"),
+    "header": lambda doc: doc.update(bprop_version="9.9.9"),
+}
+NAMED = {
+    "preprocessing": "its preprocessing",
+    "classes": "its preprocessing",
+    "architecture": "its architecture",
+    "training": "its training metadata",
+    "extra": "its extra metadata",
+    "header": "its header fields",
+}
+
+
+@pytest.mark.parametrize("what", EDITS)
+def test_an_edited_section_is_refused_naming_it(full, what):
+    # Before format 2 only the weights were checksummed: these files loaded and predicted other labels.
+    edit(full, EDITS[what])
+    for read in (load, read_metadata):
+        with pytest.raises(
+            ValueError, match=f"was edited or is corrupted: {NAMED[what]}.* does not match its checksum"
+        ):
+            read(full)
+
+
+def test_every_edited_section_is_named(full):
+    edit(full, lambda doc: (EDITS["training"](doc), EDITS["classes"](doc)))
+    with pytest.raises(ValueError, match="its preprocessing .* and training metadata do not match their checksums"):
+        load(full)
+
+
+def test_checksums_are_over_canonical_json_so_layout_does_not_matter(full):
+    # Re-serialised with other key order and spacing, the file is the same model and still loads.
+    rewrite(full, lambda doc: {"bprop": json.dumps(dict(reversed(list(doc.items()))), indent=3)})
+    model = load(full)
+    assert model.preprocessing == PREPROCESSING and model.extra == {"note": "hi"}
+
+
+def test_a_re_hashed_edit_passes_the_check(full):
+    # The limit the README states: the checksums are recomputable, so they stop accidents, not a forger.
+    edit(full, EDITS["classes"], rehashed=True)
+    assert load(full).preprocessing["target"]["classes"] == ["dog", "cat", "eel"]
+
+
+def _as_version_1(doc):
+    """The layout bprop wrote before format 2: no metadata checksums."""
+    doc.pop("metadata_sha256")
+    doc["format_version"] = 1
+
+
+def test_a_version_1_file_loads_with_one_warning(full):
+    edit(full, _as_version_1)
+    with pytest.warns(
+        UnverifiedMetadataWarning, match="version-1 model file: its checksum covers the weights only"
+    ) as seen:
+        model = load(full)
+    assert len(seen) == 1 and model.format_version == 1 and model.preprocessing == PREPROCESSING
+    with pytest.warns(UnverifiedMetadataWarning):
+        assert read_metadata(full)["preprocessing"] == PREPROCESSING
+
+
+def test_re_saving_a_version_1_file_protects_its_metadata(full, tmp_path):
+    edit(full, _as_version_1)
+    with pytest.warns(UnverifiedMetadataWarning):
+        save(load(full), tmp_path / "again.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load(tmp_path / "again.safetensors").format_version == FORMAT_VERSION
+    edit(tmp_path / "again.safetensors", EDITS["classes"])
+    with pytest.raises(ValueError, match="its preprocessing"):
+        load(tmp_path / "again.safetensors")
+
+
+def test_a_version_1_file_still_gets_its_weights_and_schema_checked(full):
+    edit(full, lambda doc: (_as_version_1(doc), doc["architecture"]["layers"][0].update(fan_in="5")))
+    with (
+        pytest.warns(UnverifiedMetadataWarning),
+        pytest.raises(ValueError, match=r"layers\[0\].fan_in must be an integer"),
+    ):
+        load(full)
+
+
+def test_a_version_2_file_without_its_checksums_is_refused(full):
+    edit(full, lambda doc: doc.pop("metadata_sha256"))
+    with pytest.raises(ValueError, match="lacks the key 'metadata_sha256'"):
+        load(full)
+
+
+# -- schema of the document (issue 12, bug 8) ---------------------------------------------------
+def _layer(i, **change):
+    return lambda doc: doc["architecture"]["layers"][i].update(change)
+
+
+SCHEMA_CASES = {
+    "fan_in a string": (_layer(0, fan_in="5"), r"architecture.layers\[0\].fan_in must be an integer >= 1, got '5'"),
+    "fan_in a bool": (_layer(0, fan_in=True), r"layers\[0\].fan_in must be an integer >= 1, got True"),
+    "fan_in a float": (_layer(0, fan_in=5.0), r"fan_in must be an integer >= 1, got 5.0"),
+    "fan_out zero": (_layer(2, fan_out=0), r"layers\[2\].fan_out must be an integer >= 1"),
+    "fan_in does not chain": (_layer(1, fan_in=6), r"layers\[1\].fan_in is 6 but the Dense layer before it outputs 7"),
+    "activation unknown": (_layer(1, activation={"name": "swish"}), r"layers\[1\].activation is not a valid .*'swish'"),
+    "activation a string": (_layer(1, activation="tanh"), r"activation must be an object with an activation name"),
+    "activation bad setting": (
+        _layer(0, activation={"name": "relu", "alpha": 1}),
+        r"layers\[0\].activation is not a valid",
+    ),
+    "activation setting as text": (
+        _layer(0, activation={"name": "leaky_relu", "slope": "0.03"}),
+        r"layers\[0\].activation must be",
+    ),
+    "frozen a string": (_layer(1, frozen="b"), r"layers\[1\].frozen must be a sorted list"),
+    "frozen unknown name": (_layer(1, frozen=["bias"]), r"frozen must be a sorted list .* got \['bias'\]"),
+    "layer a list": (lambda doc: doc["architecture"]["layers"].__setitem__(0, ["k"]), r"layers\[0\].type is None"),
+    "layer missing key": (lambda doc: doc["architecture"]["layers"][0].pop("activation"), "lacks the key 'activation'"),
+    "layer extra key": (_layer(0, units=3), "has an unexpected key 'units'"),
+    "layers a dict": (lambda doc: doc["architecture"].update(layers={"0": 1}), "layers must be a non-empty list"),
+    "dtype": (lambda doc: doc["architecture"].update(dtype="float16"), "dtype must be 'float32' or 'float64'"),
+    "architecture a list": (lambda doc: doc.update(architecture=[1]), "architecture must be a JSON object, got a list"),
+    "preprocessing a list": (
+        lambda doc: doc.update(preprocessing=["k"]),
+        "preprocessing must be a JSON object or null",
+    ),
+    "missing section": (lambda doc: doc.pop("training"), "the document lacks the key 'training'"),
+    "unknown top-level key": (lambda doc: doc.update(sneaky=1), "unexpected key 'sneaky'"),
+    "format": (lambda doc: doc.update(format="other"), "format must be 'bprop-model'"),
+    "bprop_version a number": (lambda doc: doc.update(bprop_version=1), "bprop_version must be a string, got a number"),
+    "weights_sha256 null": (lambda doc: doc.update(weights_sha256=None), "weights_sha256 must be a string, got null"),
+}
+
+
+@pytest.mark.parametrize("case", SCHEMA_CASES)
+def test_tampered_shapes_are_one_line_errors_naming_the_field(saved, case):
+    # Re-hashed, so the schema check itself is what stands between the edit and a traceback.
+    change, match = SCHEMA_CASES[case]
+    edit(saved, change, rehashed=True)
+    for read in (load, read_metadata):
+        with pytest.raises(ValueError, match=match) as caught:
+            read(saved)
+        assert type(caught.value) is ValueError and "\n" not in str(caught.value)
+        assert str(caught.value).endswith("save or train the model again")
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda doc: doc.update(metadata_sha256=["x"]), "metadata_sha256 must be a JSON object, got a list"),
+        (lambda doc: doc["metadata_sha256"].pop("extra"), "metadata_sha256 lacks the key 'extra'"),
+        (lambda doc: doc["metadata_sha256"].update(header=3), "metadata_sha256.header must be a string"),
+    ],
+)
+def test_damaged_checksum_table(saved, change, match):
+    edit(saved, change)
+    with pytest.raises(ValueError, match=match):
+        load(saved)
+
+
+@pytest.mark.parametrize(
+    "key,array,match",
+    [
+        (
+            "layers.1.W",
+            np.zeros((7, 4)),
+            r"'layers.1.W' have shape \(7, 4\) and dtype float64, but the architecture says",
+        ),
+        (
+            "layers.1.b",
+            np.zeros(5, np.float32),
+            r"'layers.1.b' have shape \(5,\) .* architecture says \(4,\) and float32",
+        ),
+    ],
+)
+def test_weights_that_disagree_with_the_architecture(saved, key, array, match):
+    # Weights and their checksum replaced consistently: only the shape check can catch the mismatch.
+    def replace_weights(document):
+        tensors[key] = array
+        document["weights_sha256"] = bprop.io._checksum(tensors)
+        return {"bprop": json.dumps(document)}
+
+    tensors = st_load(saved.read_bytes())
+    metadata = replace_weights(json.loads(read_document_text(saved)))
+    saved.write_bytes(st_save(tensors, metadata=metadata))
+    with pytest.raises(ValueError, match=match):
+        load(saved)
+
+
+def read_document_text(path):
+    data = path.read_bytes()
+    return json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]["bprop"]
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ('{"format_version": NaN}', "NaN is not a number JSON allows"),
+        ('{"format_version": 2, "x": 1e999}', "overflows a float"),
+        ('{"format_version": 2, "x": ' + "9" * 5000 + "}", "corrupted bprop metadata"),
+        ('{"format_version": 2, "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ],
+)
+def test_metadata_json_that_cannot_be_hashed_canonically(saved, text, match):
+    rewrite(saved, lambda doc: {"bprop": text})
+    with pytest.raises(ValueError, match=match):
+        load(saved)
+
+
+@pytest.mark.parametrize("function", [load, read_metadata])
+@pytest.mark.parametrize("argument", [None, 3, b"m.safetensors", ["m.safetensors"]])
+def test_a_path_that_is_not_a_path(function, argument):
+    name = function.__name__
+    with pytest.raises(ValueError, match=f"{name} takes the path of a model file .* got {type(argument).__name__}"):
+        function(argument)
+
+
+def test_save_to_a_path_that_is_not_a_path():
+    with pytest.raises(ValueError, match="save takes the path of a model file .* got NoneType"):
+        save(make_net(np.float32), None)
