@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,112 @@ def test_a_run_stopped_in_its_first_epoch_resumes_from_the_start(tmp_path, rng):
     resumed = make()
     bprop.fit(resumed, X, Y, resume=snapshot, **options)
     assert [p.tobytes() for p in resumed.parameters()] == [p.tobytes() for p in full.parameters()]
+
+
+def saved_checkpoint(folder, rng):
+    X, Y = data(rng)
+    bprop.fit(
+        bprop.mlp([4, 3, 2], output_activation="softmax", seed=0),
+        X,
+        Y,
+        loss="cce",
+        epochs=2,
+        callbacks=[Checkpoint(folder, extra={"settings": {"epochs": 2}})],
+        verbose=0,
+    )
+    return folder / FILE_NAME
+
+
+def test_a_flipped_bit_in_a_tensor_is_refused(tmp_path, rng):
+    path = saved_checkpoint(tmp_path, rng)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01  # inside the last tensor: safetensors itself reads it without complaint
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="checksum does not match"):
+        load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda doc: doc["state"].update(epoch=1),
+        lambda doc: doc["state"].update(best_value=doc["state"]["best_value"] / 2),
+        lambda doc: doc["extra"]["settings"].update(epochs=50),
+    ],
+    ids=["epoch", "best value", "stored settings"],
+)
+def test_an_edited_json_state_is_refused(tmp_path, rng, edit):
+    import json
+
+    from safetensors.numpy import load, save
+
+    path = saved_checkpoint(tmp_path, rng)
+    raw = path.read_bytes()
+    metadata = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    document = json.loads(metadata["bprop_checkpoint"])
+    edit(document)
+    metadata["bprop_checkpoint"] = json.dumps(document)  # a careful edit: still a valid file, old checksum kept
+    path.write_bytes(save(load(raw), metadata=metadata))
+    with pytest.raises(ValueError, match="checksum does not match: it was corrupted or edited"):
+        load_checkpoint(tmp_path)
+
+
+def test_a_checkpoint_without_checksum_is_refused(tmp_path, rng):
+    import json
+
+    from safetensors.numpy import load, save
+
+    path = saved_checkpoint(tmp_path, rng)
+    raw = path.read_bytes()
+    metadata = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    del metadata["sha256"]
+    path.write_bytes(save(load(raw), metadata=metadata))
+    with pytest.raises(ValueError, match="has no checksum"):
+        load_checkpoint(tmp_path)
+
+
+def test_lock_folder_refuses_a_second_holder_until_released(tmp_path):
+    from bprop.checkpoint import lock_folder
+
+    folder = tmp_path / "ck"
+    with lock_folder(folder):
+        with pytest.raises(ValueError, match=rf"{folder}.* is in use by another bprop run \(process {os.getpid()}\)"):
+            with lock_folder(folder):
+                pass
+    with lock_folder(folder):  # released
+        pass
+    assert not folder.exists()  # created for a run that never checkpointed: removed again
+
+
+def test_lock_of_a_killed_run_is_released(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bprop.checkpoint import lock_folder
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from bprop.checkpoint import lock_folder\n"
+            "with lock_folder(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)",
+            str(folder),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(ValueError, match="in use by another bprop run"):
+        with lock_folder(folder):
+            pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    holder.stdout.close()
+    time.sleep(0.05)
+    with lock_folder(folder):
+        pass
+    assert folder.is_dir()  # not created by this run: left in place

@@ -63,3 +63,121 @@ def test_signal_saves_checkpoint_and_model_then_resume_matches(tmp_path, sig, st
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming the run in ck after epoch" in resumed.stdout
     assert weights(tmp_path / "resumed.safetensors") == weights(tmp_path / "full.safetensors")
+
+
+def wait_for(path, process, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.01)
+    assert process.poll() is None, "training ended before it could be interrupted"
+
+
+def test_two_sigints_5_ms_apart_during_training_keep_the_model(tmp_path):
+    process = subprocess.Popen(
+        bprop_cli("train", *ARGS, "--checkpoint", "ck", "--out", "cut.safetensors"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(tmp_path / "ck" / "checkpoint.safetensors", process)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "error:" not in stderr, stderr
+    assert "interrupted: the best model so far is in cut.safetensors" in stdout
+    assert all(np.isfinite(p).all() for p in bprop.load(tmp_path / "cut.safetensors").net.parameters())
+
+
+# Starts the console command the way its script does, with a Ctrl-C timed from before the entry point's import.
+CONSOLE = """
+import importlib, os, signal, sys, threading, time
+from importlib.metadata import entry_points
+
+(entry,) = entry_points(group="console_scripts", name="bprop")
+threading.Thread(target=lambda: (time.sleep(float(sys.argv[1])), os.kill(os.getpid(), signal.SIGINT))).start()
+command = getattr(importlib.import_module(entry.module), entry.attr)
+sys.argv = ["bprop", *sys.argv[2:]]
+sys.exit(command())
+"""
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.1, 0.25, 0.5])
+def test_ctrl_c_during_start_up_is_one_line_and_status_130(tmp_path, delay):
+    # Big enough that imports, reading and preparing it all come before training starts.
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50_000, 4)).round(4)
+    np.savetxt(tmp_path / "data.csv", table, delimiter=",", header="a,b,c,y", comments="", fmt="%.4f")
+    result = subprocess.run(
+        [sys.executable, "-c", CONSOLE, str(delay), "train", "data.csv", "--quiet", "--out", "m.safetensors"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode, result.stderr) == (130, "error: interrupted\n"), result.stderr
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_ctrl_c_while_the_model_is_written_waits_until_it_is_on_disk(tmp_path, monkeypatch, capsys):
+    import os
+
+    from bprop import io
+    from bprop.cli import main
+
+    real_save = io.save
+
+    def save_interrupted(model, path):
+        os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C arriving as the model is written
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_save(model, path)
+
+    monkeypatch.setattr(io, "save", save_interrupted)
+    out = tmp_path / "m.safetensors"
+    handler = signal.getsignal(signal.SIGINT)
+    code = main(["train", "--layers", "4", "--epochs", "2", "--quiet", "--out", str(out)])
+    stdout, stderr = capsys.readouterr()
+    assert code == 130, stderr
+    assert "interrupted: training had finished; the model is in" in stdout
+    assert "error:" not in stderr
+    assert bprop.load(out).net.n_parameters() > 0
+    assert signal.getsignal(signal.SIGINT) is handler  # restored afterwards
+
+
+def test_signal_hold_records_and_release_restores():
+    import os
+
+    from bprop.interrupts import SignalHold, signal_hold, stop_on_signals
+
+    before = signal.getsignal(signal.SIGINT)
+    with signal_hold() as hold:
+        hold.hold()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # let the handler run: it must record, not raise
+        requests = []
+        with stop_on_signals(requests.append):  # a training run started inside the hold hears of it
+            pass
+        assert requests == ["interrupted"]
+        assert hold.release() == [signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is before
+    assert SignalHold().release() == []
+
+
+def test_a_repeated_sigint_is_the_same_request_but_a_late_one_forces_the_stop(monkeypatch):
+    import os
+
+    from bprop import interrupts
+
+    requests = []
+    with interrupts.stop_on_signals(requests.append):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # a double press: no KeyboardInterrupt
+        time.sleep(0.01)
+        assert requests == ["interrupted"]
+        monkeypatch.setattr(interrupts, "REPEAT_SECONDS", 0.0)
+        time.sleep(0.01)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)

@@ -4,13 +4,21 @@ One file, ``<folder>/checkpoint.safetensors``: every array of a :func:`bprop.fit
 optimiser buffers, best weights) as tensors, and the rest (epoch, random-generator states, schedule
 state, History, best-epoch bookkeeping, and any JSON-able ``extra`` such as the command-line settings)
 as JSON in the header. Written atomically, so a crash mid-write leaves the previous checkpoint intact.
-Loading runs no code. Needs the ``safetensors`` package (``cli`` extra).
+A SHA-256 checksum over every tensor and the JSON state is stored with them and checked on loading, so a
+corrupted or edited checkpoint is refused (it catches accidents, not a deliberate forger, who can
+recompute it). Loading runs no code. Needs the ``safetensors`` package (``cli`` extra).
+
+:func:`lock_folder` keeps two runs from writing into the same checkpoint folder at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +28,8 @@ from .callbacks import Callback, TrainingState
 
 FILE_NAME = "checkpoint.safetensors"
 FORMAT = "bprop-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: with a checksum
+LOCK_NAME = ".lock"
 
 
 def _split_arrays(snapshot: dict) -> tuple[dict[str, np.ndarray], dict]:
@@ -39,6 +48,17 @@ def _split_arrays(snapshot: dict) -> tuple[dict[str, np.ndarray], dict]:
     return {k: np.ascontiguousarray(v) for k, v in tensors.items()}, rest
 
 
+def _checksum(tensors: dict[str, np.ndarray], document_json: str) -> str:
+    """SHA-256 over every tensor (name, dtype, shape, bytes, in name order) and the JSON document."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        digest.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode())
+        digest.update(array.tobytes())
+    digest.update(document_json.encode())
+    return digest.hexdigest()
+
+
 def save_checkpoint(folder: str | os.PathLike, snapshot: dict, extra: dict | None = None) -> Path:
     """Write ``snapshot`` (from ``TrainingState.snapshot()``) and ``extra`` into ``folder`` atomically."""
     from safetensors.numpy import save as st_save
@@ -51,7 +71,9 @@ def save_checkpoint(folder: str | os.PathLike, snapshot: dict, extra: dict | Non
     tensors, rest = _split_arrays(snapshot)
     document = {"format": FORMAT, "version": VERSION, "state": rest, "extra": extra}
     # JSON keeps Python floats exactly (repr round-trips) and big integers (random-generator states) whole.
-    data = st_save(tensors, metadata={"bprop_checkpoint": json.dumps(document)})
+    document_json = json.dumps(document)
+    metadata = {"bprop_checkpoint": document_json, "sha256": _checksum(tensors, document_json)}
+    data = st_save(tensors, metadata=metadata)
     return atomic_write_bytes(folder / FILE_NAME, data)
 
 
@@ -70,12 +92,10 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict | None]:
         header_len = int.from_bytes(data[:8], "little")
         metadata = json.loads(data[8 : 8 + header_len])["__metadata__"]
         document = json.loads(metadata["bprop_checkpoint"])
-    except (SafetensorError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{str(path)!r} is not a readable bprop checkpoint (corrupted or truncated)") from None
-    if document.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a bprop checkpoint")
-    if document.get("version", 0) > VERSION:
-        raise ValueError(f"{str(path)!r} was written by a newer bprop; upgrade bprop to resume it")
+        _check_document(path, document, metadata.get("sha256"), _checksum(tensors, metadata["bprop_checkpoint"]))
+    except (SafetensorError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = str(exc) if isinstance(exc, _RefusedError) else "corrupted or truncated"
+        raise ValueError(f"{str(path)!r} is not a readable bprop checkpoint ({detail})") from None
     state = dict(document["state"])
     n_params = state.pop("n_params")
     snapshot = {
@@ -90,6 +110,70 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict | None]:
             buffers.setdefault(int(i), {})[name] = value
     snapshot["optimizer"] = {**state["optimizer"], "state": buffers}
     return snapshot, document.get("extra")
+
+
+class _RefusedError(ValueError):
+    pass
+
+
+def _check_document(path: Path, document: dict, stored: str | None, actual: str) -> None:
+    if document.get("format") != FORMAT:
+        raise _RefusedError("not a bprop checkpoint")
+    version = document.get("version", 0)
+    if version > VERSION:
+        raise _RefusedError("written by a newer bprop; upgrade bprop to resume it")
+    if stored is None:
+        raise _RefusedError(f"format version {version} has no checksum; start the run again without --resume")
+    if stored != actual:
+        raise _RefusedError("its checksum does not match: it was corrupted or edited; start the run again")
+
+
+@contextlib.contextmanager
+def lock_folder(folder: str | os.PathLike | None) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (created if missing) while active; ``None`` locks nothing.
+
+    A second run locking the same folder gets a ``ValueError`` naming it. The lock is an ``flock`` on
+    ``folder/.lock``, so the system releases it however the process ends, ``kill -9`` included."""
+    if folder is None:
+        yield
+        return
+    folder = Path(folder)
+    created = not folder.exists()
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the checkpoint folder {str(folder)!r}: {exc.strerror or exc}") from None
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ValueError(f"cannot use the checkpoint folder {str(folder)!r}: {exc.strerror or exc}") from None
+    try:
+        _take_lock(fd, folder)
+        yield
+    finally:
+        if created and not (folder / FILE_NAME).exists():
+            _remove_unused(folder)  # a run that failed before its first checkpoint leaves no folder behind
+        os.close(fd)
+
+
+def _take_lock(fd: int, folder: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        by = f" (process {owner})" if owner.isdigit() else ""
+        raise ValueError(
+            f"the checkpoint folder {str(folder)!r} is in use by another bprop run{by}; "
+            "wait for it to finish or choose another folder"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)  # for the message a second run gets
+
+
+def _remove_unused(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        (folder / LOCK_NAME).unlink()
+        folder.rmdir()
 
 
 class Checkpoint(Callback):

@@ -1,35 +1,99 @@
-"""Turn Ctrl-C (SIGINT) and SIGTERM into a polite request to stop after the current batch."""
+"""Turn Ctrl-C (SIGINT) and SIGTERM into a polite request to stop after the current batch, and hold them
+off while a result that must not be lost is being written."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# A second Ctrl-C this soon after the first is the same request (a double press or a bouncing key).
+REPEAT_SECONDS = 1.0
+
+
+def reason(signum: int) -> str:
+    """``"interrupted"`` for SIGINT, ``"terminated"`` for SIGTERM."""
+    return "interrupted" if signum == signal.SIGINT else "terminated"
+
+
+class _Recorder:
+    """A signal handler that only writes the signal down (see :class:`SignalHold`)."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def __call__(self, signum, frame) -> None:
+        self.received.append(signum)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 @contextlib.contextmanager
 def stop_on_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
     """While active, the first SIGINT calls ``request_stop("interrupted")`` and SIGTERM
-    ``request_stop("terminated")``; a second SIGINT
-    raises ``KeyboardInterrupt`` as usual. Outside the main thread signals cannot be caught, so this
-    does nothing there."""
-    if threading.current_thread() is not threading.main_thread():
+    ``request_stop("terminated")``. Another SIGINT within ``REPEAT_SECONDS`` of the first is the same
+    request; a later one raises ``KeyboardInterrupt`` as usual (to force a stuck batch to quit). Signals
+    an enclosing :class:`SignalHold` held before this began count as requests too. Outside the main
+    thread signals cannot be caught, so this does nothing there."""
+    if not _in_main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    received: list[int] = []
+    first: list[float] = []
 
     def handler(signum, frame):
-        if received and signum == signal.SIGINT:
+        if first and signum == signal.SIGINT and time.monotonic() - first[0] > REPEAT_SECONDS:
             raise KeyboardInterrupt
-        received.append(signum)
-        request_stop("interrupted" if signum == signal.SIGINT else "terminated")
+        if not first:
+            first.append(time.monotonic())
+            request_stop(reason(signum))
 
-    for sig in previous:
-        signal.signal(sig, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    held = [s for h in set(previous.values()) if isinstance(h, _Recorder) for s in h.received]
+    if held:
+        handler(held[0], None)
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+class SignalHold:
+    """Between :meth:`hold` and :meth:`release`, SIGINT and SIGTERM are written down instead of acted on,
+    so a second Ctrl-C cannot abort the writing of a model; :meth:`release` restores the handlers and
+    returns what arrived. A :func:`stop_on_signals` inside the hold still turns them into stop requests.
+    Use through :func:`signal_hold`, which releases however the block ends."""
+
+    def __init__(self) -> None:
+        self._recorder: _Recorder | None = None
+        self._previous: dict = {}
+
+    def hold(self) -> None:
+        if self._recorder is not None or not _in_main_thread():
+            return
+        self._recorder = _Recorder()
+        self._previous = {sig: signal.signal(sig, self._recorder) for sig in SIGNALS}
+
+    def release(self) -> list[int]:
+        """Restore the handlers; the signals held (none if not holding)."""
+        if self._recorder is None:
+            return []
+        for sig, old in self._previous.items():
+            signal.signal(sig, old)
+        received, self._recorder = self._recorder.received, None
+        return received
+
+
+@contextlib.contextmanager
+def signal_hold() -> Iterator[SignalHold]:
+    """A :class:`SignalHold`, released when the block ends (also by an exception)."""
+    hold = SignalHold()
+    try:
+        yield hold
+    finally:
+        hold.release()

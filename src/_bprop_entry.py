@@ -1,0 +1,48 @@
+"""The ``bprop`` console command's entry point.
+
+It lives outside the ``bprop`` package on purpose: importing anything inside the package first runs
+``bprop/__init__.py`` (and NumPy's import, about 0.3 s), and a Ctrl-C during start-up must end as
+``error: interrupted`` with exit status 130 like any other, not as a traceback. The heavy imports run
+with Ctrl-C held, not raised: an interrupt inside an extension module's import can surface as an
+unrelated ImportError (NumPy turns it into one), which no ``except KeyboardInterrupt`` would catch.
+"""
+
+import signal
+import sys
+
+# The command line and the extension-heavy packages its commands import later (optional ones may be missing).
+_PRELOAD = ("bprop.cli", "pandas", "safetensors.numpy")
+
+
+def _import_holding_ctrl_c() -> bool:
+    """Import ``_PRELOAD`` with SIGINT written down instead of raised; True if one arrived."""
+    from importlib import import_module
+
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        for name in _PRELOAD:
+            try:
+                import_module(name)
+            except ImportError:
+                if name == "bprop.cli":
+                    raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return bool(received)
+
+
+def main() -> int:
+    try:
+        if not _import_holding_ctrl_c():
+            from bprop.cli import main as run_command
+
+            return run_command()
+    except KeyboardInterrupt:
+        pass
+    print("error: interrupted", file=sys.stderr)
+    return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
