@@ -6,11 +6,16 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 
 import bprop
+import bprop.data
 import bprop.io
+import bprop.network
 from cli_support import FAST, assert_one_error, mixed_table, run, run_process, snapshot, train_model
 
 PRECIOUS = b"a model the user wants to keep"
@@ -144,6 +149,17 @@ FLAG_CASES = [
     (["--l2", "-1"], ["--l2", ">= 0"]),
     (["--l2", "x"], ["--l2", "number"]),
     (["--seed", "1.5"], ["--seed", "whole number"]),
+    (["--seed", "-1"], ["--seed", "0 or more", "-1"]),  # numpy's own message did not name the flag
+    (["--l2", "inf"], ["--l2", "finite", "'inf'"]),
+    (["--l2", "nan"], ["--l2", "finite", "'nan'"]),
+    (["--dropout", "nan"], ["--dropout", "[0, 1)"]),
+    # Bug 6: every output path is checked before training, so the existing model.safetensors survives.
+    (["--report", "pets.csv/r.html"], ["--report", "'pets.csv' is a file"]),
+    (["--plot", "pets.csv/curves.png"], ["--plot", "'pets.csv' is a file"]),
+    (["--out", "pets.csv/m.safetensors"], ["--out", "'pets.csv' is a file"]),
+    (["--checkpoint", "pets.csv/run"], ["--checkpoint", "'pets.csv' is a file"]),
+    (["--report", "nowhere/r.html"], ["--report", "folder 'nowhere' does not exist"]),
+    (["--plot", "nowhere/c.png"], ["--plot", "folder 'nowhere' does not exist"]),
     (["--activation", "swish"], ["--activation", "'swish'", "relu"]),
     (["--task", "clustering"], ["--task", "'clustering'", "regression"]),
     (["--optimizer", "lbfgs"], ["--optimizer", "'lbfgs'", "adam"]),
@@ -158,6 +174,100 @@ FLAG_CASES = [
 @pytest.mark.parametrize("flags, fragments", FLAG_CASES, ids=[" ".join(f) for f, _ in FLAG_CASES])
 def test_train_malformed_flags(work, capsys, flags, fragments):
     check(capsys, work, ["train", "pets.csv", "--quiet", *flags], *fragments)
+
+
+def test_train_output_folder_given_as_a_file_name(work, capsys):
+    (work / "report.html").mkdir()
+    check(capsys, work, ["train", "pets.csv", "--quiet", "--report", "report.html"], "--report", "is a folder")
+
+
+def test_train_refuses_a_huge_network_at_once(work, capsys):
+    started = time.perf_counter()
+    message = check(capsys, work, ["train", "--quiet", "--layers", "100000000"], "training needs about", "GB of")
+    assert time.perf_counter() - started < 1.0  # before allocating, not after 41 s of swapping
+    assert "use smaller --layers (this network has 7,500,000,010 parameters)" in message
+
+
+def test_memory_error_anywhere_is_one_line(work, capsys, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 8.00 GiB for an array with shape (1000000000,)")
+
+    before = snapshot(work)
+    monkeypatch.setattr(bprop.network, "mlp", exhausted)
+    code, out, err = run(capsys, "train", "pets.csv", "--quiet")
+    assert_one_error(code, out, err, "out of memory", "8.00 GiB", "smaller --layers", alone=False)
+    monkeypatch.setattr(bprop.data, "read_csv", exhausted)
+    check(capsys, work, ["predict", "good.safetensors", "pets.csv", "--out", "preds.csv"], "out of memory")
+    assert snapshot(work) == before
+
+
+# The process's address space capped at what it has mapped plus 1.5 GB, like `ulimit -v`.
+_CAPPED = """
+import resource, sys
+import numpy, pandas
+from bprop import memory
+from bprop.cli import main
+mapped = memory._key_values(memory.Path("/proc/self/status"))["VmSize"] * 1024
+resource.setrlimit(resource.RLIMIT_AS, (mapped + 1_500_000_000,) * 2)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--layers", "8000,8000"], ["--keep-high-cardinality", "--layers", "8"]],
+    ids=["huge layers", "ID column one-hot encoded"],
+)
+def test_train_beyond_an_address_space_limit_is_one_line(work, flags):
+    # Issue 12's `ulimit -v` case: more than 1.5 GB, by the layers (whether or not the ID column is left
+    # out) or by 14,000 one-hot inputs of the ID column, yet well within the machine's memory.
+    rows = "\n".join(f"id{i:06d},{i % 7 / 7:.3f},{i % 3}" for i in range(20_000))
+    (work / "ids.csv").write_text("id,x,kind\n" + rows + "\n")
+    before = snapshot(work)
+    argv = ["ids.csv", "--quiet", "--epochs", "1", *flags]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    done = subprocess.run(
+        [sys.executable, "-c", _CAPPED, "train", *argv], cwd=work, capture_output=True, text=True, env=env, timeout=120
+    )
+    message = assert_one_error(done.returncode, done.stdout, done.stderr, "memory", alone=False)
+    assert "GB" in message or "GiB" in message
+    assert snapshot(work) == before
+
+
+def _with_reader_gone(work, *argv: str) -> subprocess.CompletedProcess:
+    """``bprop ARGV | true``: the reading end of stdout is closed before the command writes a byte."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        env = {**os.environ, "MPLBACKEND": "Agg"}
+        return subprocess.run(
+            [sys.executable, "-m", "bprop.cli", *argv],
+            cwd=work,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "good.safetensors"],
+        ["predict", "good.safetensors", "pets.csv"],
+        ["evaluate", "good.safetensors", "pets.csv"],
+    ],
+    ids=["info", "predict", "evaluate"],
+)
+def test_reader_of_stdout_gone_stops_quietly(work, argv):
+    done = _with_reader_gone(work, *argv)
+    assert done.returncode == 0, done.stderr
+    # No "error: [Errno 32] Broken pipe", no "Exception ignored ... BrokenPipeError" from the interpreter:
+    # only the notices the data itself calls for (imputed cells).
+    assert all(line.startswith("notice: ") for line in done.stderr.splitlines()), done.stderr
 
 
 @pytest.mark.parametrize(

@@ -182,3 +182,90 @@ def test_predict_and_info_in_real_processes(pets, tmp_path):
     done = run_process("info", model, cwd=tmp_path)
     assert done.returncode == 0 and "format version" in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+# -- issue 12: new files read with the training types, empty batch columns, damaged archives --------
+
+
+def _codes_csv(n: int = 80) -> str:
+    """The label follows a code column; codes have leading zeros, and one of them is not a number."""
+    codes = {"007": "yes", "042": "yes", "105": "no", "A13": "no"}
+    rows = ["code,x,label"] + [f"{list(codes)[i % 4]},{i % 5},{list(codes.values())[i % 4]}" for i in range(n)]
+    return "\n".join(rows) + "\n"
+
+
+def test_codes_are_read_as_codes_by_evaluate_and_predict(tmp_path, capsys):
+    model, _ = train_model(tmp_path, "codes", _codes_csv(), "--epochs", "60", "--lr", "0.05")
+    numeric_looking = "code,x,label\n" + "".join(
+        f"{c},{i % 5},{lab}\n" for i, (c, lab) in enumerate([("007", "yes"), ("042", "yes"), ("105", "no")] * 10)
+    )
+    new = write_csv(tmp_path / "new.csv", numeric_looking)
+    with_text_code = write_csv(tmp_path / "mixed.csv", numeric_looking + "A13,1,no\n")
+    code, out, err = run(capsys, "evaluate", model, new, "--json")
+    assert code == 0 and "unseen" not in err, err
+    assert json.loads(out)["accuracy"] == 1.0
+    _, alone, err = run(capsys, "predict", model, new)
+    _, among_text, _ = run(capsys, "predict", model, with_text_code)
+    assert "unseen" not in err
+    assert alone.splitlines() == among_text.splitlines()[:-1]  # the same rows get the same labels
+
+
+def test_predict_imputes_a_column_empty_in_the_batch_and_ignores_an_empty_extra_one(pets, tmp_path, capsys):
+    model, _ = pets
+    batch = write_csv(tmp_path / "one.csv", "x1,x2,colour,spare\n0.5,,red,\n")
+    code, out, err = run(capsys, "predict", model, batch)
+    assert code == 0, err
+    assert out.splitlines()[0] == "kind" and out.splitlines()[1] in ("cat", "dog")
+    assert "notice: imputed 1 missing value(s) (median / most frequent) in: x2 (1)" in err
+    assert "notice: ignored 1 column(s) not used by the model: ['spare']" in err
+    filled = write_csv(tmp_path / "filled.csv", f"x1,x2,colour\n0.5,{_x2_median(model)!r},red\n")
+    assert run(capsys, "predict", model, filled)[1] == out  # imputed with the training median
+
+
+def _x2_median(model_path) -> float:
+    spec = bprop.load(model_path).preprocessing["features"]["columns"][1]
+    assert spec["name"] == "x2"
+    return spec["fill"]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_damaged_archives_are_one_error_line(pets, tmp_path, capsys, command):
+    import gzip
+
+    from cli_support import assert_one_error
+
+    model, data = pets
+    packed = gzip.compress(data.read_bytes())
+    broken = tmp_path / "rows.csv.gz"
+    broken.write_bytes(packed[: len(packed) // 2])
+    assert_one_error(*run(capsys, command, model, broken), "rows.csv.gz' is damaged", "compress it again")
+
+
+def test_predict_reads_decimal_commas_as_the_model_was_trained(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(60, 2))
+    lines = [f"{a:.3f};{b:.3f};{'hi' if a > 0 else 'lo'}".replace(".", ",") for a, b in values]
+    model, data = train_model(tmp_path, "eu", "a;b;level\n" + "\n".join(lines) + "\n", "--decimal", ",")
+    assert bprop.load(model).preprocessing["features"]["decimal"] == ","
+    code, european, err = run(capsys, "predict", model, data)
+    assert code == 0, err
+    dotted = write_csv(tmp_path / "dotted.csv", "a,b\n" + "".join(f"{a:.3f},{b:.3f}\n" for a, b in values))
+    trained_on_dots, _ = train_model(tmp_path, "dots", pd.read_csv(data, sep=";", decimal=",").to_csv(index=False))
+    assert run(capsys, "predict", trained_on_dots, dotted)[1] == european
+
+
+def test_predict_refuses_an_output_that_is_an_input(tmp_path, capsys):
+    from cli_support import assert_one_error, snapshot
+
+    model, data = train_model(tmp_path, "pets", mixed_table())
+    renamed = tmp_path / "model.csv"  # a model file under a .csv name: still an input
+    renamed.write_bytes(model.read_bytes())
+    (tmp_path / "alias.csv").symlink_to(data)
+    before = snapshot(tmp_path)
+    code, out, err = run(capsys, "predict", model, data, "--out", data)
+    assert_one_error(code, out, err, "--out", "same file as DATA")
+    code, out, err = run(capsys, "predict", model, data, "--out", tmp_path / "alias.csv")
+    assert_one_error(code, out, err, "same file as DATA")
+    code, out, err = run(capsys, "predict", renamed, data, "--out", renamed)
+    assert_one_error(code, out, err, "same file as MODEL")
+    assert snapshot(tmp_path) == before

@@ -81,3 +81,24 @@ def test_divergence_in_the_first_epoch_writes_nothing(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("error: training diverged in epoch 1")
     assert "no model was written; lower --lr" in err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_report_evaluates_only_the_held_out_test_rows(tmp_path, monkeypatch, capsys):
+    import bprop
+    from bprop import plot_diagnostics
+
+    shown = []
+    original = plot_diagnostics.confusion_matrix
+
+    def recording(y_true, y_pred, **options):
+        shown.append(len(y_true))
+        return original(y_true, y_pred, **options)
+
+    monkeypatch.setattr(plot_diagnostics, "confusion_matrix", recording)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "train", "--quiet", "--report", "report.html", "--epochs", "2", "--layers", "8")
+    assert code == 0, err
+    test_rows = bprop.load(tmp_path / "model.safetensors").training["summary"]["rows"]["test"]
+    assert 0 < test_rows < 400 and shown == [test_rows]  # not the 1,797 rows, training rows included
+    html = (tmp_path / "report.html").read_text()
+    assert f"Confusion matrix on the test rows, held out from training ({test_rows} rows)." in html

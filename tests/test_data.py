@@ -1,8 +1,11 @@
 """read_csv, split_target, split_indices, TableEncoder and prepare."""
 
+import bz2
 import gzip
 import json
+import lzma
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -46,7 +49,6 @@ def test_read_csv_reads_semicolon_and_tab_files(tmp_path, sep):
         ("a,b\ncaf\u00e9,1\n".encode("latin-1"), "not UTF-8"),
         (b"a,b\n1,2\n1,2,3,4\n", "not valid CSV .*Expected 2 fields"),
         (b'a,b\n"x,1\n', "not valid CSV"),
-        (b"a,empty,b\n1,,2\n3,,4\n", r"column\(s\) \['empty'\] .* entirely empty"),
     ],
 )
 def test_read_csv_bad_files(tmp_path, content, match):
@@ -227,3 +229,179 @@ def test_csv_with_strings_and_gaps_survives_a_model_file(tmp_path):
     assert Y is None and report.extra_columns == ["id"] and report.unknown == {"city": 1}
     assert np.array_equal(model.net.forward(X), net.forward(prepared.encoder.features.transform(new)))
     assert set(encoder.target.inverse_transform(model.net.forward(X)).tolist()) <= {"yes", "no"}
+
+
+# -- issue 12: types, pipes, damaged archives, empty batches, wide and mostly-numeric columns ---------
+
+
+def _feed(path_or_fd, payload: bytes) -> threading.Thread:
+    """Write ``payload`` into a pipe (fd) or FIFO (path) from another thread, as a shell would."""
+
+    def write():
+        with open(path_or_fd, "wb") as f:
+            f.write(payload)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def _rows_text(n: int) -> str:
+    return "x,y,label\n" + "".join(f"{i},{i * 0.5},{'ab'[i % 2]}\n" for i in range(n))
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_read_csv_reads_a_pipe_whole_with_its_header(compress):
+    text = _rows_text(3000)  # about 40 KiB: far beyond the 8 KiB binary-content sniff
+    payload = gzip.compress(text.encode()) if compress else text.encode()
+    read_end, write_end = os.pipe()
+    feeder = _feed(write_end, payload)
+    try:
+        table = read_csv(f"/dev/fd/{read_end}")
+    finally:
+        feeder.join()
+        os.close(read_end)
+    assert list(table.columns) == ["x", "y", "label"]
+    assert table["x"].tolist() == list(range(3000))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_read_csv_reads_a_named_pipe_whole(tmp_path):
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    feeder = _feed(fifo, _rows_text(2000).encode())
+    table = read_csv(fifo)
+    feeder.join()
+    assert list(table.columns) == ["x", "y", "label"] and len(table) == 2000
+
+
+def _truncated(module, text: bytes) -> bytes:
+    packed = module.compress(text)
+    return packed[: len(packed) // 2]
+
+
+DAMAGED = {
+    "truncated.csv.gz": _truncated(gzip, _rows_text(2000).encode()),
+    "truncated.csv.bz2": _truncated(bz2, _rows_text(2000).encode()),
+    "truncated.csv.xz": _truncated(lzma, _rows_text(2000).encode()),
+    "garbage.csv.gz": b"this is no archive " * 20,
+    "garbage.csv.bz2": b"this is no archive " * 20,
+    "garbage.csv.xz": b"this is no archive " * 20,
+    "garbage.csv.zip": b"this is no archive " * 20,
+}
+
+
+@pytest.mark.parametrize("name", DAMAGED)
+def test_read_csv_damaged_archives_are_one_clear_error(tmp_path, name):
+    path = write(tmp_path, DAMAGED[name], name)
+    with pytest.raises(ValueError, match=rf"'.*{name}' is damaged: it is not a complete \w+ file .*again") as info:
+        read_csv(path)
+    assert "\n" not in str(info.value)
+
+
+def test_read_csv_zst_is_damaged_or_needs_zstandard(tmp_path):
+    path = write(tmp_path, b"this is no archive " * 20, "garbage.csv.zst")
+    try:
+        import zstandard  # noqa: F401
+
+        match = "is damaged"
+    except ImportError:
+        match = "needs the zstandard package: pip install zstandard"
+    with pytest.raises(ValueError, match=match):
+        read_csv(path)
+
+
+def test_read_csv_decimal_comma_semicolon_file(tmp_path):
+    path = write(tmp_path, "weight;colour;y\n1,5;red;0\n2,25;blue;1\n")
+    table = read_csv(path, decimal=",")
+    assert table["weight"].tolist() == [1.5, 2.25] and table.attrs["decimal"] == ","
+    with pytest.raises(ValueError, match="decimal must be '.' or ','"):
+        read_csv(path, decimal=";")
+
+
+def test_empty_columns_are_read_and_refused_only_when_fitting(tmp_path):
+    table = read_csv(write(tmp_path, "a,empty,b\n1,,2\n3,,4\n"))
+    assert table["empty"].isna().all()
+    with pytest.raises(ValueError, match=r"column\(s\) \['empty'\] are entirely empty; delete them"):
+        prepare(table, "b", rng=np.random.default_rng(0))
+
+
+def _codes_table(n=120):
+    """Codes with leading zeros (and one that is not a number) decide the label; a TRUE/FALSE flag."""
+    codes = ["007", "042", "105", "A13"]
+    rows = ["code,flag,size,label"]
+    for i in range(n):
+        rows.append(f"{codes[i % 4]},{'TRUE' if i % 3 else 'FALSE'},{i % 7},{'yes' if i % 4 < 2 else 'no'}")
+    return "\n".join(rows) + "\n"
+
+
+def test_new_files_are_read_with_the_types_seen_at_fit(tmp_path):
+    prepared = prepare(read_csv(write(tmp_path, _codes_table())), "label", rng=np.random.default_rng(0))
+    encoder = TableEncoder.from_dict(json.loads(json.dumps(prepared.encoder.to_dict())))
+    # Only number-like codes: pandas alone would read 007 as the number 7, unseen at fit.
+    new = write(tmp_path, "code,flag,size\n007,TRUE,1\n042,FALSE,2\n105,TRUE,3\n", "new.csv")
+    X, _, report = encoder.transform(read_csv(new, **encoder.read_options()))
+    assert report.unknown == {}
+    assert X[:, prepared.encoder.features.output_names.index("code=007")].tolist() == [1, 0, 0]
+    assert X[:, prepared.encoder.features.output_names.index("flag=True")].tolist() == [1, 0, 1]
+    assert encoder.read_options() == {"decimal": ".", "dtype": {"code": str, "label": str}}
+
+
+def test_string_labels_are_read_as_text_too(tmp_path):
+    text = "x,grade\n" + "".join(f"{i},{['01', '02', 'X'][i % 3]}\n" for i in range(60))
+    prepared = prepare(read_csv(write(tmp_path, text)), rng=np.random.default_rng(0))
+    encoder = prepared.encoder
+    assert encoder.target.classes_ == ["01", "02", "X"]
+    new = read_csv(write(tmp_path, "x,grade\n1,01\n2,02\n", "new.csv"), **encoder.read_options())
+    _, Y, _ = encoder.transform(new)
+    assert Y.tolist() == [[1, 0, 0], [0, 1, 0]]
+
+
+def test_a_batch_with_an_empty_column_is_imputed_with_training_statistics(tmp_path, mixed_table):
+    prepared = prepare(mixed_table, "species", rng=np.random.default_rng(0))
+    encoder = prepared.encoder
+    batch = read_csv(write(tmp_path, "size,colour,unused\n,red,\n", "one.csv"), **encoder.read_options())
+    X, _, report = encoder.transform(batch)
+    size = encoder.features.columns_[0]
+    assert X[0, 0] == (size["fill"] - size["mean"]) / size["scale"]
+    assert report.imputed == {"size": 1} and report.extra_columns == ["unused"]
+
+
+def test_prepare_leaves_out_id_columns_and_records_it(mixed_table):
+    table = mixed_table.assign(id=[f"row{i}" for i in range(len(mixed_table))])
+    prepared = prepare(table, "species", rng=np.random.default_rng(0))
+    assert prepared.encoder.features.feature_names == ["size", "colour"]
+    assert prepared.report.left_out == ["id"]
+    assert any("left out 1 string column(s)" in line and "['id']" in line for line in prepared.report.notices())
+    state = prepared.encoder.to_dict()["features"]
+    assert state["left_out"] == ["id"] and state["keep_high_cardinality"] is False
+    kept = prepare(table, "species", rng=np.random.default_rng(0), keep_high_cardinality=True)
+    assert kept.encoder.features.feature_names == ["size", "colour", "id"]
+    assert kept.X_train.shape[1] == prepared.X_train.shape[1] + len(kept.split.train)
+
+
+def test_prepare_refuses_a_table_too_large_for_memory(mixed_table, monkeypatch):
+    import bprop.memory
+
+    monkeypatch.setattr(bprop.memory, "available_bytes", lambda: 1000)
+    with pytest.raises(
+        ValueError, match=r"encoding 120 rows into 4 inputs needs about .*; leave out .*'colour' \(3 values\)"
+    ):
+        prepare(mixed_table, "species", rng=np.random.default_rng(0))
+
+
+def test_prepare_refuses_a_numeric_target_with_stray_text(mixed_table):
+    price = [f"{v:.2f}" for v in mixed_table["size"].fillna(1.0)]
+    price[4] = "call us"
+    with pytest.raises(ValueError, match="target column 'price' looks numeric .* 'call us'"):
+        prepare(mixed_table.assign(price=price), "price", rng=np.random.default_rng(0))
+    price = [f"{v:.2f}".replace(".", ",") for v in mixed_table["size"].fillna(1.0)]
+    with pytest.raises(ValueError, match="target column 'price' holds numbers written with a decimal comma"):
+        prepare(mixed_table.assign(price=price), "price", rng=np.random.default_rng(0))
+
+
+def test_table_encoder_from_dict_rejects_a_target_that_is_also_a_feature(mixed_table):
+    state = prepare(mixed_table, "species", rng=np.random.default_rng(0)).encoder.to_dict()
+    state["target"]["column"] = "size"
+    with pytest.raises(ValueError, match="target column 'size' is also a feature column"):
+        TableEncoder.from_dict(state)

@@ -54,3 +54,25 @@ def test_registry_is_covered():
         "binary_cross_entropy",
         "categorical_cross_entropy",
     }
+
+
+# -- issue 12: finite values beyond the dtype are named as such, not as "NaN or infinite" --------------
+
+
+def test_finite_values_too_large_for_float32_are_reported_as_overflow():
+    import bprop
+
+    net = bprop.mlp([2, 3, 1], seed=0, dtype="float32")
+    X = np.array([[1.0, 2.0], [1e39, -5e38]])
+    with pytest.raises(
+        ValueError, match=r"X contains 2 value\(s\) too large for float32 \(up to 1e\+39.*use dtype float64"
+    ):
+        net.check_X(X)
+    Y = np.array([[1.0], [4e38]])
+    with pytest.raises(
+        ValueError, match=r"Y contains 1 value\(s\) too large for float32 .* or scale those columns down"
+    ):
+        net.check_Y(Y, 2)
+    assert np.isfinite(bprop.mlp([2, 3, 1], seed=0, dtype="float64").check_X(X)).all()
+    with pytest.raises(ValueError, match=r"X contains 1 NaN or infinite value\(s\)"):
+        net.check_X(np.array([[1.0, np.inf]]))

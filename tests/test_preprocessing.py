@@ -1,13 +1,14 @@
 """Preprocessor: scaling, one-hot, imputation, column matching, exact JSON round trip."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
 
-from bprop.preprocessing import Preprocessor, label_str  # noqa: E402
+from bprop.preprocessing import MAX_CATEGORIES, Preprocessor, label_str  # noqa: E402
 
 
 @pytest.fixture
@@ -148,3 +149,123 @@ def test_state_round_trips_exactly_through_json(table):
 def test_from_dict_rejects_malformed_state(state):
     with pytest.raises(ValueError, match="Preprocessor state"):
         Preprocessor.from_dict(state)
+
+
+# -- issue 12 -----------------------------------------------------------------------------------------
+
+
+def test_a_mostly_numeric_column_with_stray_text_is_refused_by_name():
+    weights = [str(0.5 * i) for i in range(40)]
+    weights[3], weights[17] = "n/a", "heavy"
+    with pytest.raises(ValueError, match=r"column 'weight' looks numeric \(38 of its 40 .* 'n/a', 'heavy'; fix"):
+        Preprocessor().fit(pd.DataFrame({"weight": weights}))
+
+
+def test_decimal_commas_ask_for_decimal_comma_and_are_read_with_it():
+    text = pd.DataFrame({"weight": [f"{i},5" for i in range(30)]})
+    with pytest.raises(ValueError, match=r"column 'weight' holds numbers written with a decimal comma \(e.g. '0,5'\)"):
+        Preprocessor().fit(text)
+    pre = Preprocessor(decimal=",").fit(pd.DataFrame({"weight": [0.5 + i for i in range(30)]}))
+    # A stray word makes pandas keep a column as text: its numbers still read with the stored separator.
+    X = pre.transform(pd.DataFrame({"weight": ["1,5", "2,5", None]}))
+    assert np.array_equal(X, pre.transform(pd.DataFrame({"weight": [1.5, 2.5, np.nan]})))
+    assert Preprocessor.from_dict(pre.to_dict()).decimal == ","
+
+
+def test_codes_with_leading_zeros_and_word_columns_stay_categorical():
+    codes = ["007", "042", "105", "A13"] * 10
+    pre = Preprocessor().fit(pd.DataFrame({"code": codes, "word": ["1", "2", "x"] * 10 + ["y"] * 10}))
+    assert pre.output_names[:4] == ["code=007", "code=042", "code=105", "code=A13"]
+    assert pre.text_columns == ["code", "word"]
+
+
+@pytest.mark.parametrize(
+    "n_rows,n_distinct,left_out",
+    [
+        (2 * MAX_CATEGORIES + 10, MAX_CATEGORIES + 1, True),  # over 1,000 distinct values
+        (2 * MAX_CATEGORIES + 10, MAX_CATEGORIES, False),
+        (100, 51, True),  # more distinct values than half the rows
+        (100, 50, False),
+        (30, 20, False),  # few distinct values: kept, however small the table
+    ],
+)
+def test_high_cardinality_string_columns_are_left_out(n_rows, n_distinct, left_out):
+    table = pd.DataFrame({"x": np.arange(n_rows, dtype=float), "id": [f"k{i % n_distinct}" for i in range(n_rows)]})
+    pre = Preprocessor().fit(table)
+    assert pre.left_out_ == (["id"] if left_out else [])
+    assert pre.feature_names == (["x"] if left_out else ["x", "id"])
+    assert Preprocessor(keep_high_cardinality=True).fit(table).feature_names == ["x", "id"]
+
+
+def test_left_out_columns_are_not_required_and_are_named_when_present():
+    table = pd.DataFrame({"x": np.arange(100.0), "id": [f"k{i}" for i in range(100)]})
+    pre = Preprocessor.from_dict(json.loads(json.dumps(Preprocessor().fit(table).to_dict())))
+    assert pre.to_dict()["left_out"] == ["id"] and pre.to_dict()["keep_high_cardinality"] is False
+    X, report = pre.transform_with_report(table[["x"]])
+    assert X.shape == (100, 1) and report.notices() == []
+    _, report = pre.transform_with_report(table)
+    assert report.left_out == ["id"] and report.extra_columns == []
+    assert "keep_high_cardinality=True" in report.notices()[0]
+    with pytest.raises(ValueError, match=r"every feature column was left out .*\['id'\]"):
+        Preprocessor().fit(table[["id"]])
+
+
+def test_huge_finite_values_get_finite_statistics():
+    values = np.array([1e300, -2e300, 3e300, 0.0])
+    pre = Preprocessor().fit(pd.DataFrame({"x": values}))
+    spec = pre.columns_[0]
+    unit = values / 1e300  # the same numbers, in range: their statistics scaled back
+    assert np.isclose(spec["mean"], unit.mean() * 1e300) and np.isclose(spec["scale"], unit.std() * 1e300)
+    X = pre.transform(pd.DataFrame({"x": values}))
+    assert np.isfinite(X).all() and np.isclose(X.mean(), 0) and np.isclose(X.std(), 1)
+
+
+def _state(table):
+    return Preprocessor().fit(table).to_dict()
+
+
+BAD_STATES = {
+    "name not a string": (lambda s: s["columns"][0].update(name=["x"]), "'columns[0].name' must be a string"),
+    "mean a string": (lambda s: s["columns"][0].update(mean="0.5"), "'columns[0].mean' must be a finite number"),
+    "mean null": (lambda s: s["columns"][0].update(mean=None), "'columns[0].mean' must be a finite number"),
+    "scale zero": (lambda s: s["columns"][0].update(scale=0.0), "'columns[0].scale' must be above 0"),
+    "scale negative": (lambda s: s["columns"][1].update(scale=-1.0), "'columns[1].scale' must be above 0"),
+    "fill a bool": (lambda s: s["columns"][0].update(fill=True), "'columns[0].fill' must be a finite number"),
+    "categories a string": (
+        lambda s: s["columns"][2].update(categories="abc"),
+        "'columns[2].categories' must be a list",
+    ),
+    "categories empty": (lambda s: s["columns"][2].update(categories=[]), "'columns[2].categories' must be a list"),
+    "categories numbers": (lambda s: s["columns"][2].update(categories=[1, 2]), "'columns[2].categories' must hold"),
+    "categories repeated": (lambda s: s["columns"][2].update(categories=["a", "a", "b"]), "distinct values"),
+    "categories swapped": (lambda s: s["columns"][2].update(categories=["b", "a", "c"]), "ascending order"),
+    "fill not a category": (lambda s: s["columns"][2].update(fill="z"), "'columns[2].fill' must be one of its"),
+    "extra field": (lambda s: s["columns"][0].update(colour="red"), "unknown field(s) ['colour']"),
+    "kind unknown": (lambda s: s["columns"][0].update(kind="date"), "'columns[0].kind' must be 'numeric' or"),
+    "column not an object": (lambda s: s["columns"].append("x"), "'columns[3].kind' must be"),
+    "columns empty": (lambda s: s.update(columns=[]), "'columns' must be a non-empty list"),
+    "columns an object": (lambda s: s.update(columns={}), "'columns' must be a non-empty list"),
+    "name twice": (lambda s: s["columns"][1].update(name="x"), "names a column twice"),
+    "decimal unknown": (lambda s: s.update(decimal=";"), "'decimal' must be '.' or ','"),
+    "keep not a bool": (lambda s: s.update(keep_high_cardinality="no"), "'keep_high_cardinality' must be true"),
+    "left out a used column": (lambda s: s.update(left_out=["x"]), "'left_out' names used columns"),
+    "left out not a list": (lambda s: s.update(left_out="id"), "'left_out' must be a list"),
+    "unknown top-level field": (lambda s: s.update(version=2), "unknown field(s) ['version']"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_STATES)
+def test_from_dict_checks_every_field(table, case):
+    state = _state(table)
+    edit, match = BAD_STATES[case]
+    edit(state)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        Preprocessor.from_dict(state)
+
+
+def test_from_dict_reads_states_written_before_the_new_fields(table):
+    state = _state(table)
+    old = {"type": "Preprocessor", "columns": state["columns"]}
+    pre = Preprocessor.from_dict(old)
+    assert pre.decimal == "." and pre.left_out_ == [] and pre.keep_high_cardinality is False
+    assert np.array_equal(pre.transform(table), Preprocessor.from_dict(state).transform(table))

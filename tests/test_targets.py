@@ -131,5 +131,54 @@ def test_state_round_trips_exactly_through_json(values, task):
 
 
 def test_from_dict_rejects_garbage():
-    with pytest.raises(ValueError, match="not a TargetEncoder state"):
+    with pytest.raises(ValueError, match="TargetEncoder state has missing field"):
         TargetEncoder.from_dict({"type": "TargetEncoder"})
+    with pytest.raises(ValueError, match="not a TargetEncoder state"):
+        TargetEncoder.from_dict(["TargetEncoder"])
+
+
+# -- issue 12 -----------------------------------------------------------------------------------------
+
+BAD_STATES = {
+    "column not a string": (["a", "b"], {"column": 3}, "'column' must be a string"),
+    "classes not a list": (["a", "b"], {"classes": "ab"}, "'classes' must be a list of at least 2"),
+    "a single class": (["a", "b"], {"classes": ["a"]}, "'classes' must be a list of at least 2"),
+    "classes repeated": (["a", "b"], {"classes": ["a", "a"]}, "distinct values in ascending order"),
+    "classes swapped": (["a", "b"], {"classes": ["b", "a"]}, "distinct values in ascending order"),
+    "classes of mixed types": ([1, 2], {"classes": [1, "2"]}, "'classes' must hold values of one type"),
+    "classes of objects": ([1, 2], {"classes": [{}, {}]}, "'classes' must hold values of one type"),
+    "classes for regression": ([0.5, 1.5], {"classes": [1, 2]}, "'classes' must be null for a regression"),
+    "scale zero": ([0.5, 1.5], {"scale": 0.0}, "'scale' must be above 0"),
+    "scale a string": ([0.5, 1.5], {"scale": "1"}, "'scale' must be a finite number"),
+    "mean null": ([0.5, 1.5], {"mean": None}, "'mean' must be a finite number"),
+    "task unknown": ([0.5, 1.5], {"task": "ranking"}, "'task' must be 'classification' or 'regression'"),
+    "extra field": ([0.5, 1.5], {"unit": "m"}, "unknown field(s) ['unit']"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_STATES)
+def test_from_dict_checks_every_field(case):
+    import re
+
+    values, edit, match = BAD_STATES[case]
+    task = "regression" if isinstance(values[0], float) else "classification"
+    state = TargetEncoder(task).fit(pd.Series(values, name="y")).to_dict()
+    state.update(edit)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        TargetEncoder.from_dict(state)
+
+
+@pytest.mark.parametrize("peak", [1e155, 1e300, -1e200])
+def test_regression_targets_whose_squares_overflow_are_refused_with_the_fix(peak):
+    y = pd.Series([1.0, 2.0, peak, 3.0], name="wealth")
+    with pytest.raises(ValueError, match=r"'wealth' has values as large as .* overflow float64 .* divide it by 1e\+"):
+        TargetEncoder("regression").fit(y)
+    TargetEncoder("regression").fit(y / 1e150)  # well within range once scaled
+
+
+def test_string_labels_are_read_back_as_text_but_booleans_and_numbers_are_not():
+    assert TargetEncoder().fit(pd.Series(["007", "042", "x"])).reads_as_text
+    assert not TargetEncoder().fit(pd.Series([True, False])).reads_as_text
+    assert not TargetEncoder().fit(pd.Series(["True", "False"])).reads_as_text
+    assert not TargetEncoder().fit(pd.Series([7, 42])).reads_as_text
+    assert not TargetEncoder().fit(pd.Series([0.5, 1.5, 2.5])).reads_as_text

@@ -40,7 +40,9 @@ def check_matrix(name: str, values, dtype: np.dtype, n_columns: int | None = Non
         raise ValueError(f"{name} has no rows (shape {arr.shape}); at least one sample is needed")
     if n_columns is not None and arr.shape[1] != n_columns:
         raise ValueError(f"{name} has {arr.shape[1]} columns, the network expects {n_columns}")
-    arr = arr.astype(dtype, copy=False)
+    source = arr
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range is reported below, by name
+        arr = arr.astype(dtype, copy=False)
     # A finite sum proves every entry finite without the full-size boolean temporary of isfinite(arr)
     # (47 MB for MNIST-sized data); only a non-finite sum (a bad value, or overflow) needs the exact count.
     # The row sums come from a product with a column of ones: BLAS reads the array on every core, twice
@@ -48,9 +50,23 @@ def check_matrix(name: str, values, dtype: np.dtype, n_columns: int | None = Non
     with np.errstate(over="ignore", invalid="ignore"):
         total = (arr @ np.ones(arr.shape[1], arr.dtype)).sum() if arr.dtype.kind == "f" else arr.sum()
     if not np.isfinite(total) and not np.isfinite(arr).all():
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); remove or impute them first")
+        _refuse_non_finite(name, source, arr)
     return arr
+
+
+def _refuse_non_finite(name: str, source: np.ndarray, arr: np.ndarray) -> None:
+    """Say whether the input held NaN / inf, or finite values too large for ``arr``'s dtype (1e39 in float32)."""
+    finite = np.isfinite(arr)
+    overflowed = ~finite & np.isfinite(source) if source is not arr else np.zeros_like(finite)
+    if overflowed.any():
+        largest = float(np.abs(source[overflowed]).max())
+        raise ValueError(
+            f"{name} contains {int(overflowed.sum())} value(s) too large for {arr.dtype.name} (up to {largest:.3g}; "
+            f"the largest {arr.dtype.name} is {float(np.finfo(arr.dtype).max):.3g}), which overflow to infinity; "
+            "use dtype float64, or scale those columns down"
+        )
+    bad = int(np.size(arr) - np.count_nonzero(finite))
+    raise ValueError(f"{name} contains {bad} NaN or infinite value(s); remove or impute them first")
 
 
 def check_targets(Y, dtype: np.dtype, n_rows: int, n_outputs: int) -> np.ndarray:
@@ -62,3 +78,58 @@ def check_targets(Y, dtype: np.dtype, n_rows: int, n_outputs: int) -> np.ndarray
     if arr.shape != (n_rows, n_outputs):
         raise ValueError(f"Y has shape {arr.shape}, expected {(n_rows, n_outputs)} to match X and the network outputs")
     return arr
+
+
+# -- fitted states read back from files (model metadata may be damaged or edited) ----------------------
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def state_keys(state, where: str, required: set[str], optional: set[str] = frozenset()) -> dict:
+    """``state`` as a dict holding every ``required`` key and nothing outside ``required | optional``."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{where} must be a JSON object, got {_shown(state)}")
+    missing, unknown = sorted(required - set(state)), sorted(set(state) - required - set(optional))
+    if missing or unknown:
+        detail = f"missing field(s) {missing}" if missing else f"unknown field(s) {unknown}"
+        raise ValueError(f"{where} has {detail}")
+    return state
+
+
+def state_text(value, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"field {field!r} must be a string, got {_shown(value)}")
+    return value
+
+
+def state_bool(value, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"field {field!r} must be true or false, got {_shown(value)}")
+    return value
+
+
+def state_number(value, field: str, *, positive: bool = False) -> float:
+    """A finite JSON number as float (above 0 when ``positive``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError(f"field {field!r} must be a finite number, got {_shown(value)}")
+    if positive and not value > 0:
+        raise ValueError(f"field {field!r} must be above 0, got {_shown(value)}")
+    return float(value)
+
+
+def state_labels(value, field: str, kinds: tuple[type, ...] = (str,), min_length: int = 1) -> list:
+    """A list of at least ``min_length`` distinct values of one of ``kinds``, ascending (as fit stores them)."""
+    if not isinstance(value, list) or len(value) < min_length:
+        raise ValueError(f"field {field!r} must be a list of at least {min_length} value(s), got {_shown(value)}")
+    kind = type(value[0]) if value else kinds[0]
+    if kind not in kinds or any(type(v) is not kind for v in value):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ValueError(f"field {field!r} must hold values of one type ({names}), got {_shown(value)}")
+    if kind is float and not all(np.isfinite(value)):
+        raise ValueError(f"field {field!r} must hold finite numbers, got {_shown(value)}")
+    if any(a >= b for a, b in zip(value, value[1:])):
+        raise ValueError(f"field {field!r} must hold distinct values in ascending order, got {_shown(value)}")
+    return list(value)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._checks import state_keys, state_labels, state_number, state_text
 from .preprocessing import is_numeric_column, label_str
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ __all__ = ["TargetEncoder", "detect_task", "TASKS", "MAX_AUTO_CLASSES"]
 
 TASKS = ("auto", "classification", "regression")
 MAX_AUTO_CLASSES = 20
+# Larger regression targets overflow float64 when the loss or the metrics square the errors.
+MAX_REGRESSION_MAGNITUDE = float(np.sqrt(np.finfo(np.float64).max))
 
 
 def _as_series(y: Any, name: str | None = None) -> pd.Series:
@@ -108,8 +111,7 @@ class TargetEncoder:
                     "use task 'classification' (or 'auto'), or choose a numeric target column"
                 )
             values = y.to_numpy(dtype=np.float64)
-            if not np.isfinite(values).all():
-                raise ValueError(f"target column {name!r} contains infinite values; remove those rows")
+            _check_regression_values(values, name)
             std = float(values.std())
             if self.scale_regression:
                 self.mean_, self.scale_ = float(values.mean()), (std if std > 0 else 1.0)
@@ -194,22 +196,53 @@ class TargetEncoder:
 
     @classmethod
     def from_dict(cls, state: dict) -> TargetEncoder:
+        """Restore :meth:`to_dict`'s state, checking every field: a ``ValueError`` names the first bad one."""
         keys = {"type", "task", "column", "classes", "mean", "scale"}
-        if not isinstance(state, dict) or state.get("type") != "TargetEncoder" or set(state) != keys:
-            raise ValueError(f"not a TargetEncoder state: expected keys {sorted(keys)}")
-        if state["task"] not in ("classification", "regression"):
-            raise ValueError(f"TargetEncoder state has unknown task {state['task']!r}")
-        enc = cls(state["task"])
-        enc.task_, enc.name_ = state["task"], state["column"]
-        enc.classes_ = None if state["classes"] is None else list(state["classes"])
-        enc.mean_, enc.scale_ = float(state["mean"]), float(state["scale"])
+        if not isinstance(state, dict) or state.get("type") != "TargetEncoder":
+            raise ValueError(f"not a TargetEncoder state: expected a JSON object with keys {sorted(keys)}")
+        state_keys(state, "TargetEncoder state", keys)
+        task = state["task"]
+        if task not in ("classification", "regression"):
+            raise ValueError(f"field 'task' must be 'classification' or 'regression', got {task!r:.60}")
+        enc = cls(task)
+        enc.task_, enc.name_ = task, state_text(state["column"], "column")
+        if task == "classification":
+            enc.classes_ = state_labels(state["classes"], "classes", (str, bool, int, float), min_length=2)
+        elif state["classes"] is not None:
+            raise ValueError(f"field 'classes' must be null for a regression target, got {state['classes']!r:.60}")
+        enc.mean_ = state_number(state["mean"], "mean")
+        enc.scale_ = state_number(state["scale"], "scale", positive=True)
         return enc
+
+    @property
+    def reads_as_text(self) -> bool:
+        """Whether new files must read the target column as text: string class labels (so "007" stays
+        "007"), except True/False labels, which pandas reads as booleans at fit time too."""
+        self._check_fitted()
+        return (
+            self.classes_ is not None
+            and isinstance(self.classes_[0], str)
+            and not set(self.classes_) <= {"True", "False"}
+        )
 
     def __repr__(self) -> str:
         if self.task_ is None:
             return f"TargetEncoder(task={self.task!r})"
         detail = f"{len(self.classes_)} classes" if self.classes_ is not None else "regression"
         return f"TargetEncoder({self.name_!r}: {detail})"
+
+
+def _check_regression_values(values: np.ndarray, name: str) -> None:
+    if not np.isfinite(values).all():
+        raise ValueError(f"target column {name!r} contains infinite values; remove those rows")
+    peak = float(np.abs(values).max())
+    if peak > MAX_REGRESSION_MAGNITUDE:
+        divisor = 10.0 ** (int(np.log10(peak)) - 3)
+        raise ValueError(
+            f"target column {name!r} has values as large as {peak:.3g}, which overflow float64 when the loss and "
+            f"the metrics square the errors (the limit is about {MAX_REGRESSION_MAGNITUDE:.3g}); scale the "
+            f"target down first, e.g. divide it by {divisor:.0e} (other units)"
+        )
 
 
 def _sorted_labels(y: pd.Series) -> list:

@@ -10,7 +10,7 @@ import argparse
 import sys
 import warnings
 
-from .common import CliError, UsageError
+from .common import CliError, UsageError, outliving_stdout, silence_stdout
 
 __all__ = ["main", "build_parser"]
 
@@ -56,7 +56,21 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return int(args.run(args) or 0)
+        with outliving_stdout(getattr(args, "outlives_stdout", False)):
+            code = int(args.run(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, not as "Exception ignored" at exit
+        return code
+    except BrokenPipeError:  # the reader of stdout went away (| head -1): stop quietly, as cat does
+        silence_stdout()
+        return 0
+    except MemoryError as exc:
+        detail = " ".join(str(exc).split())
+        print(
+            f"error: out of memory{f' ({detail})' if detail else ''}; free some memory or use a smaller "
+            "table (train: smaller --layers or --batch-size)",
+            file=sys.stderr,
+        )
+        return 2
     except (CliError, ValueError, OSError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message held
         print(f"error: {message}", file=sys.stderr)
@@ -64,8 +78,6 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +15,61 @@ class CliError(Exception):
 
 class UsageError(CliError):
     pass
+
+
+def silence_stdout(stream=None) -> None:
+    """Point stdout's file descriptor at /dev/null once its reader has gone (as the Python docs advise
+    after a BrokenPipeError), so the interpreter's last flush at exit does not report the broken pipe."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # an in-memory stream (tests): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+class _DropsOutputOnceClosed:
+    """stdout whose writes are dropped, instead of raising, once its reader has gone away."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            silence_stdout(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            silence_stdout(self._stream)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def outliving_stdout(enabled: bool = True):
+    """While ``enabled``, the work inside goes on when the reader of stdout goes away (``| head -1``):
+    what ``train`` prints is lost, never the model it writes."""
+    if not enabled:
+        yield
+        return
+    original = sys.stdout
+    sys.stdout = _DropsOutputOnceClosed(original)
+    try:
+        yield
+    finally:
+        sys.stdout = original
+        try:
+            original.flush()
+        except BrokenPipeError:
+            silence_stdout(original)
 
 
 def notice(message: str) -> None:
@@ -96,11 +153,21 @@ def output_path(flag: str, text: str | None, suffixes: tuple[str, ...]) -> Path 
     path = Path(text)
     if path.suffix.lower() not in suffixes:
         raise CliError(f"{flag} {text!r} needs one of the suffixes {', '.join(suffixes)}")
-    if not path.parent.exists() and str(path.parent) != "":
-        raise CliError(f"{flag} {text!r}: folder {str(path.parent)!r} does not exist; create it first")
+    check_parent_folder(flag, text, path)
     if path.is_dir():
         raise CliError(f"{flag} {text!r} is a folder; give a file name")
     return path
+
+
+def check_parent_folder(flag: str, text: str, path: Path) -> None:
+    """The folder that will hold ``path`` exists, is a folder and can be written to."""
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise CliError(f"{flag} {text!r}: {str(parent)!r} is a file, not a folder; give a path inside a folder")
+    if not parent.exists():
+        raise CliError(f"{flag} {text!r}: folder {str(parent)!r} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CliError(f"{flag} {text!r}: folder {str(parent)!r} is not writable; choose another folder")
 
 
 def input_file(flag: str, text: str) -> Path:
@@ -110,3 +177,16 @@ def input_file(flag: str, text: str) -> Path:
     if path.is_dir():
         raise CliError(f"{flag} {text!r} is a folder, not a file")
     return path
+
+
+def refuse_same_file(flag: str, output: Path | None, **inputs: Path | str | None) -> None:
+    """An output that is the same file as an input (same path, a link to it, a hard link) is refused:
+    writing it would destroy the input. ``inputs``: name for the message → path (None: no such input)."""
+    if output is None or not output.exists():
+        return
+    for name, source in inputs.items():
+        if source is not None and Path(source).exists() and os.path.samefile(output, source):
+            raise CliError(
+                f"{flag} {str(output)!r} is the same file as {name} {str(source)!r}; "
+                "writing it would overwrite the input, so choose another output path"
+            )

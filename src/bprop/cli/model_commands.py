@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from .common import CliError, input_file, json_safe, notice, output_path
+from .common import CliError, input_file, json_safe, notice, output_path, refuse_same_file
 from .scoring import scores
 
 
@@ -38,10 +38,28 @@ def _load(path_text: str):
     model = io.load(input_file("MODEL", path_text))
     if not model.preprocessing:
         raise CliError(f"{path_text!r} has no stored preprocessing; it was not written by 'bprop train'")
+    # Whatever a tampered (and re-hashed) file holds, reading it must end in one error line, not a traceback.
+    damaged = (KeyError, TypeError, AttributeError, IndexError, ValueError, RecursionError, OverflowError)
     try:
-        return model, TableEncoder.from_dict(model.preprocessing)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise CliError(f"{path_text!r} has damaged preprocessing metadata ({exc!r}); train the model again") from None
+        encoder = TableEncoder.from_dict(model.preprocessing)
+        widths = (encoder.features.n_outputs, encoder.target.n_outputs)
+    except damaged as exc:
+        detail = str(exc) if type(exc) is ValueError else repr(exc)
+        raise CliError(f"{path_text!r} has damaged preprocessing metadata ({detail}); train the model again") from None
+    if widths != (model.net.n_inputs, model.net.n_outputs):
+        raise CliError(
+            f"{path_text!r} is inconsistent: its preprocessing makes {widths[0]} inputs and reads {widths[1]} "
+            f"outputs, but its network takes {model.net.n_inputs} and gives {model.net.n_outputs}; "
+            "train the model again"
+        )
+    return model, encoder
+
+
+def read_rows(encoder, path_text: str):
+    """The CSV at ``path_text`` read with the column types and decimal separator the model was trained on."""
+    from ..data import read_csv
+
+    return read_csv(input_file("DATA", path_text), **encoder.read_options())
 
 
 def _features(encoder, table):
@@ -60,10 +78,8 @@ def _features(encoder, table):
 
 
 def run_evaluate(args) -> int:
-    from ..data import read_csv
-
     model, encoder = _load(args.model)
-    table = read_csv(input_file("DATA", args.data))
+    table = read_rows(encoder, args.data)
     if encoder.target.name_ not in table.columns:
         raise CliError(f"{args.data!r} has no target column {encoder.target.name_!r}; evaluate needs labelled rows")
     Y = encoder.target.transform(table[encoder.target.name_])
@@ -85,14 +101,14 @@ def run_predict(args) -> int:
     import pandas as pd
 
     from .._files import atomic_write_bytes
-    from ..data import read_csv
 
     out = output_path("--out", args.out, (".csv",))
+    refuse_same_file("--out", out, DATA=args.data, MODEL=args.model)
     model, encoder = _load(args.model)
     target = encoder.target
     if args.proba and target.task_ != "classification":
         raise CliError("--proba needs a classification model; this one does regression")
-    X = _features(encoder, read_csv(input_file("DATA", args.data)))
+    X = _features(encoder, read_rows(encoder, args.data))
     outputs = model.net.forward(X)
     frame = pd.DataFrame({target.name_: target.inverse_transform(outputs)})
     if args.proba:

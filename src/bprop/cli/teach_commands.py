@@ -117,12 +117,11 @@ def run_gradcheck(args) -> int:
             raise CliError("give either --spec or MODEL DATA, not both")
         net, X, Y, _, loss = _spec_network(args.spec)
     elif args.model and args.data:
-        from ..data import read_csv
-        from .model_commands import _features, _load
+        from .model_commands import _features, _load, read_rows
         from .scoring import loss_for
 
         model, encoder = _load(args.model)
-        table = read_csv(input_file("DATA", args.data)).head(positive_int("--rows", args.rows))
+        table = read_rows(encoder, args.data).head(positive_int("--rows", args.rows))
         if encoder.target.name_ not in table.columns:
             raise CliError(f"{args.data!r} has no target column {encoder.target.name_!r}")
         Y = encoder.target.transform(table[encoder.target.name_])

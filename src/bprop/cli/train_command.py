@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -12,6 +14,7 @@ from ..activations import ACTIVATIONS
 from ..optimizers import OPTIMIZERS
 from .common import (
     CliError,
+    check_parent_folder,
     fraction,
     input_file,
     json_safe,
@@ -21,6 +24,7 @@ from .common import (
     output_path,
     positive_float,
     positive_int,
+    refuse_same_file,
     warn,
 )
 from .scoring import checked_scores, headline, loss_for
@@ -37,6 +41,15 @@ def register(sub) -> None:
     p.add_argument("data", nargs="?", help="CSV file (plain or .gz); default: the bundled digits")
     p.add_argument("--target", help="target column (default: the last column)")
     p.add_argument("--task", default="auto", choices=["auto", "classification", "regression"])
+    p.add_argument(
+        "--decimal", default=".", choices=[".", ","], help="decimal separator of the numbers in DATA (default .)"
+    )
+    p.add_argument(
+        "--keep-high-cardinality",
+        action="store_true",
+        default=None,  # None: not given (see RESUMED_FLAGS)
+        help="one-hot encode string columns with over 1,000 distinct values (or over half the rows) too",
+    )
     p.add_argument("--layers", default="128,64", help="hidden layer sizes, e.g. 64,32 (default 128,64)")
     p.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS)
     p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
@@ -53,10 +66,12 @@ def register(sub) -> None:
     p.add_argument("--out", default="model.safetensors", help="model file to write (default model.safetensors)")
     p.add_argument("--plot", help="write loss/accuracy curves to this .png/.svg/.pdf")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
     p.add_argument("--report", help="write a self-contained HTML report (curves, diagnostics, findings) here")
     p.add_argument("--checkpoint", metavar="DIR", help="save the full training state to DIR after every epoch")
     p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (its settings and data)")
-    p.set_defaults(run=run)
+    _mark_defaults(p)
+    p.set_defaults(run=run, outlives_stdout=True)  # a model is never lost because stdout went away
 
 
 def _settings(args) -> dict:
@@ -66,13 +81,15 @@ def _settings(args) -> dict:
         seed = int(seed)
     except ValueError:
         raise CliError(f"--seed must be a whole number, got {seed!r}") from None
+    if seed < 0:  # numpy's generators take only non-negative seeds
+        raise CliError(f"--seed must be 0 or more, got {seed}; e.g. --seed 0")
     lr = None if args.lr is None else positive_float("--lr", args.lr)
     dropout = number("--dropout", args.dropout)
     if not 0 <= dropout < 1:
         raise CliError(f"--dropout must be in [0, 1), got {args.dropout!r}")
     l2 = number("--l2", args.l2)
-    if not l2 >= 0:
-        raise CliError(f"--l2 must be >= 0, got {args.l2!r}")
+    if not 0 <= l2 < math.inf:
+        raise CliError(f"--l2 must be a finite number >= 0, got {args.l2!r}; e.g. --l2 0.0001")
     val, test = fraction("--val-split", args.val_split), fraction("--test-split", args.test_split)
     if val + test >= 1:
         raise CliError(f"--val-split + --test-split must be below 1, got {val} + {test}")
@@ -92,33 +109,44 @@ def _settings(args) -> dict:
         "seed": seed,
         "task": args.task,
         "target": args.target,
+        "decimal": args.decimal,
+        "keep_high_cardinality": bool(args.keep_high_cardinality),
     }
 
 
 def run(args) -> int:
+    """Train; the checkpoint folder stays locked for the whole run, so a second run using it is refused."""
+    from ..checkpoint import lock_folder
+    from ..interrupts import signal_hold
+
+    with lock_folder(checkpoint_folder(args.checkpoint or args.resume)), signal_hold() as signals:
+        return _run(args, signals)
+
+
+def _run(args, signals) -> int:
     from .. import data, io, network, training
-    from ..checkpoint import Checkpoint, load_checkpoint
+    from ..checkpoint import Checkpoint
     from ..datasets import DIGITS_TARGET, digits_path
 
+    given = _given_flags(args)
     snapshot = None
     if args.resume is not None:
-        snapshot, stored = load_checkpoint(args.resume)
-        if not stored or "settings" not in stored:
-            raise CliError(f"the checkpoint in {args.resume!r} was not written by 'bprop train'; resume it from Python")
-        settings, args.data = stored["settings"], stored["data"]
-        print(f"resuming the run in {args.resume} after epoch {snapshot['epoch']}, with its stored settings")
+        snapshot, settings = _resume(args, given)
     else:
         settings = _settings(args)
     checkpoint_dir = checkpoint_folder(args.checkpoint or args.resume)
     out = output_path("--out", args.out, (".safetensors",))
     plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
     report = output_path("--report", args.report, (".html", ".htm"))
+    for flag, path in (("--out", out), ("--plot", plot), ("--report", report)):
+        refuse_same_file(flag, path, DATA=args.data)
     if args.data is None:
         source, settings["target"] = digits_path(), settings["target"] or DIGITS_TARGET
         print("data: the bundled UCI 8x8 handwritten digits (1,797 images)")
     else:
         source = input_file("DATA", args.data)
-    table = data.read_csv(source)
+    decimal = settings.get("decimal", ".")  # checkpoints of older runs have no such setting
+    table = data.read_csv(source, decimal=decimal)
     rng = np.random.default_rng(settings["seed"])
     prepared = data.prepare(
         table,
@@ -127,6 +155,8 @@ def run(args) -> int:
         val_fraction=settings["val_split"],
         test_fraction=settings["test_split"],
         rng=rng,
+        decimal=decimal,
+        keep_high_cardinality=settings.get("keep_high_cardinality", False),
     )
     target = prepared.encoder.target
     kind = f"{len(target.classes_)} classes" if target.task_ == "classification" else "numeric target"
@@ -137,6 +167,7 @@ def run(args) -> int:
     for line in prepared.report.notices():
         notice(line)
     sizes = [prepared.X_train.shape[1], *settings["layers"], target.n_outputs]
+    _check_memory(prepared, sizes, settings)
     net = network.mlp(
         sizes,
         activation=settings["activation"],
@@ -149,7 +180,9 @@ def run(args) -> int:
     callbacks = []
     if checkpoint_dir is not None:
         data_path = None if args.data is None else str(Path(args.data).resolve())
-        callbacks.append(Checkpoint(checkpoint_dir, extra={"settings": settings, "data": data_path}))
+        extra = {"settings": settings, "data": data_path, **_data_identity(source if args.data else None)}
+        callbacks.append(Checkpoint(checkpoint_dir, extra=extra))
+    signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", training.DivergenceWarning)
@@ -167,7 +200,8 @@ def run(args) -> int:
             patience=settings["patience"],
             l2=settings["l2"],
             restore_best_weights=True,
-            verbose=0 if args.quiet else 1,
+            # "auto": a bar only on a terminal, so CI logs do not fill with carriage-return lines.
+            verbose=0 if args.quiet else 1 if args.progress else "auto",
             callbacks=callbacks,
             resume=snapshot,
             diagnostics=True,  # about 0.5 % of the training time, and it explains what went wrong
@@ -193,6 +227,9 @@ def run(args) -> int:
         training=json_safe({"settings": settings, "summary": summary, "history": history.to_dict()}),
     )
     io.save(model, out)
+    status = _stopped_while_saving(signals.release(), history, out)
+    if status:
+        return status
     if plot is not None:
         from ..plot import loss_curves, save_figure
 
@@ -221,9 +258,132 @@ def checkpoint_folder(text: str | None) -> Path | None:
     folder = Path(text)
     if folder.exists() and not folder.is_dir():
         raise CliError(f"--checkpoint {text!r} is a file; give a folder (it is created if missing)")
-    if not folder.parent.exists():
-        raise CliError(f"--checkpoint {text!r}: folder {str(folder.parent)!r} does not exist; create it first")
+    check_parent_folder("--checkpoint", text, folder)
     return folder
+
+
+def _check_memory(prepared, sizes: list[int], settings: dict) -> None:
+    """Refuse, before the network is built, a run that cannot fit in what this process may use."""
+    from ..memory import check_fits, estimate_training_bytes
+
+    arrays = [getattr(prepared, f"{kind}_{part}") for kind in "XY" for part in ("train", "val", "test")]
+    n_rows = sum(len(getattr(prepared, f"X_{part}")) for part in ("train", "val", "test"))
+    need = estimate_training_bytes(n_rows, sizes[0], sizes[1:], settings["batch_size"], settings["dtype"])
+    # The prepared float64 arrays are already allocated: what is left to use no longer holds them.
+    held = sum(a.nbytes for a in arrays)
+    data = held * (1 + np.dtype(settings["dtype"]).itemsize / 8)  # with their copy in the network's dtype
+    if need - data > data:
+        n_params = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+        fix = f"use smaller --layers (this network has {n_params:,} parameters)"
+    else:
+        fix = f"use fewer rows or feature columns ({n_rows:,} rows × {sizes[0]:,} inputs after encoding)"
+    check_fits(max(0, need - held), "training", fix)
+
+
+class _Default(str):
+    """A flag's default, told apart from the same text typed on the command line (see _given_flags)."""
+
+
+# The flags whose values a checkpoint stores (its "settings"), and the setting each one becomes.
+RESUMED_FLAGS = {
+    **dict.fromkeys(["layers", "activation", "optimizer", "epochs", "batch_size", "val_split", "test_split"]),
+    **dict.fromkeys(["patience", "dropout", "l2", "dtype", "seed", "task", "target"]),
+    **dict.fromkeys(["decimal", "keep_high_cardinality"]),
+    "lr": "learning_rate",
+}
+
+
+def _mark_defaults(parser) -> None:
+    for dest in RESUMED_FLAGS:
+        default = parser.get_default(dest)
+        if isinstance(default, str):
+            parser.set_defaults(**{dest: _Default(default)})
+
+
+def _given_flags(args) -> list[str]:
+    """The settings flags given on the command line; their values become plain strings again."""
+    given = []
+    for dest in RESUMED_FLAGS:
+        value = getattr(args, dest)
+        if isinstance(value, _Default):
+            setattr(args, dest, str(value))
+        elif value is not None:
+            given.append(dest)
+    return given
+
+
+def _resume(args, given: list[str]) -> tuple[dict, dict]:
+    """The snapshot and settings of the checkpoint in ``--resume``, once the command line and the data
+    file are known to agree with it."""
+    from ..checkpoint import load_checkpoint
+
+    snapshot, stored = load_checkpoint(args.resume)
+    if not stored or "settings" not in stored:
+        raise CliError(f"the checkpoint in {args.resume!r} was not written by 'bprop train'; resume it from Python")
+    settings = stored["settings"]
+    _refuse_changed_flags(args, given, settings)
+    _refuse_changed_data(args.data, stored)
+    args.data = stored["data"]
+    print(f"resuming the run in {args.resume} after epoch {snapshot['epoch']}, with its stored settings")
+    return snapshot, settings
+
+
+def _refuse_changed_flags(args, given: list[str], stored: dict) -> None:
+    now = _settings(args) if given else {}
+    for dest in given:
+        key = RESUMED_FLAGS[dest] or dest
+        if now[key] != stored.get(key):
+            flag = "--" + dest.replace("_", "-")
+            raise CliError(
+                f"{flag} {getattr(args, dest)} differs from the checkpoint's {stored.get(key)!r}; a resumed run "
+                f"keeps its stored settings: drop {flag}, or start a new run without --resume"
+            )
+
+
+def _refuse_changed_data(data: str | None, stored: dict) -> None:
+    """DATA, if given, must be the stored file; and that file must hold what it held (size and SHA-256)."""
+    path = stored.get("data")
+    if data is not None and (path is None or not _same_file(data, path)):
+        raise CliError(
+            f"DATA {data!r} differs from the checkpoint's {path or 'bundled digits'!r}; a resumed run reads its "
+            "stored data: drop DATA, or start a new run without --resume"
+        )
+    if path is None or "data_sha256" not in stored:
+        return
+    if _data_identity(input_file("DATA", path)) != {k: stored[k] for k in ("data_size", "data_sha256")}:
+        raise CliError(
+            f"the data file {path!r} changed since the checkpoint was written (its size or SHA-256 differs); "
+            "restore it, or start a new run without --resume"
+        )
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def _data_identity(source) -> dict:
+    """Size and SHA-256 of a data file, stored with a checkpoint to detect an edited file on resume."""
+    from .._files import file_digest
+
+    if source is None or not Path(source).is_file():
+        return {}  # the bundled data set, or a pipe that cannot be read twice
+    size, digest = file_digest(source)
+    return {"data_size": size, "data_sha256": digest}
+
+
+def _stopped_while_saving(held: list[int], history, out: Path) -> int:
+    """The exit status for a Ctrl-C or SIGTERM held while the model was written (0 if none came, or if it
+    already stopped training, which reports it itself)."""
+    from ..interrupts import reason
+
+    if not held or history.stop_reason in INTERRUPTED:
+        return 0
+    stopped = reason(held[0])
+    print(f"{stopped}: training had finished; the model is in {out}")
+    return INTERRUPTED[stopped]
 
 
 def _print_results(results: dict, task: str, history, seconds: float, out: Path, plot: Path | None) -> None:
@@ -284,5 +444,5 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
         task=target.task_,
         class_names=[str(c) for c in target.classes_] if classification else None,
         feature_names=prepared.encoder.features.output_names,
-        evaluated_on="the test set",
+        evaluated_on="the test rows, held out from training",
     )
