@@ -37,7 +37,10 @@ def main() -> int:
         if not _import_holding_ctrl_c():
             from bprop.cli import main as run_command
 
-            return run_command()
+            status = run_command()
+            # The command has finished: a late or repeated Ctrl-C must not turn the exit into a traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return status
     except KeyboardInterrupt:
         pass
     print("error: interrupted", file=sys.stderr)

@@ -227,9 +227,12 @@ def _run(args, signals) -> int:
         training=json_safe({"settings": settings, "summary": summary, "history": history.to_dict()}),
     )
     io.save(model, out)
-    status = _stopped_while_saving(signals.release(), history, out)
-    if status:
-        return status
+    if history.stop_reason not in INTERRUPTED:
+        # The model is on disk: from here a Ctrl-C may stop the plot and the report.
+        status = _stopped_while_saving(signals.release(), history, out)
+        if status:
+            return status
+    # A run a signal already stopped keeps holding: a repeated Ctrl-C is the request being honoured.
     if plot is not None:
         from ..plot import loss_curves, save_figure
 
