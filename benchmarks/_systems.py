@@ -14,7 +14,7 @@ import numpy as np
 from _common import HIDDEN, LEARNING_RATE, N_CLASSES, one_hot
 
 import bprop
-from bprop import _blas
+from bprop.nn import _blas
 
 
 class SkippedError(Exception):

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 import bprop
-from bprop.diagnostics import Diagnostics
+from bprop.training.diagnostics import Diagnostics
 
 GOAL = 0.05  # issue 8: diagnostics must cost less than 5 % of training time
 

@@ -12,7 +12,7 @@ Bit-identity holds on one platform: NumPy's BLAS and its SIMD kernels decide the
 fixtures are re-recorded (``python scripts/record_fixtures.py``, from the commit the refactoring starts
 from) when NumPy, OpenBLAS or the CPU family changes, never from the refactored code.
 
-Only public names are used (plus ``bprop.checkpoint``, the one module path to follow if it moves), so
+Only public names are used (plus ``bprop.training.checkpoint``, the one module path to follow if it moves), so
 the recipes keep working while the modules move. The output is byte-for-byte reproducible.
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import bprop
-from bprop.datasets import load_digits
+from bprop.tables.datasets import load_digits
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "fixtures"
@@ -406,7 +406,7 @@ class StopAfterEpoch(bprop.Callback):
 
 
 def resumed(scratch: Path) -> Run:
-    from bprop.checkpoint import Checkpoint, load_checkpoint  # the one module path to follow if it moves
+    from bprop.training.checkpoint import Checkpoint, load_checkpoint  # the one module path to follow if it moves
 
     X, Y = classification(300)
     folder = scratch / "checkpoint"

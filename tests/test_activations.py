@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.activations import ACTIVATIONS, LeakyReLU, get_activation
+from bprop.nn.activations import ACTIVATIONS, LeakyReLU, get_activation
 
 ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.checkpoint import FILE_NAME, Checkpoint, load_checkpoint, save_checkpoint
+from bprop.training.checkpoint import FILE_NAME, Checkpoint, load_checkpoint, save_checkpoint
 
 
 def data(rng):
@@ -181,7 +181,7 @@ def test_a_checkpoint_without_checksum_is_refused(tmp_path, rng):
 
 
 def test_lock_folder_refuses_a_second_holder_until_released(tmp_path):
-    from bprop.checkpoint import lock_folder
+    from bprop.training.checkpoint import lock_folder
 
     folder = tmp_path / "ck"
     with lock_folder(folder):
@@ -199,7 +199,7 @@ def test_lock_of_a_killed_run_is_released(tmp_path):
     import sys
     import time
 
-    from bprop.checkpoint import lock_folder
+    from bprop.training.checkpoint import lock_folder
 
     folder = tmp_path / "ck"
     folder.mkdir()
@@ -207,7 +207,7 @@ def test_lock_of_a_killed_run_is_released(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from bprop.checkpoint import lock_folder\n"
+            "import sys, time; from bprop.training.checkpoint import lock_folder\n"
             "with lock_folder(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)",
             str(folder),
         ],

@@ -13,9 +13,9 @@ import time
 import pytest
 
 import bprop
-import bprop.data
-import bprop.io
-import bprop.network
+import bprop.modelfile
+import bprop.nn.network
+import bprop.tables.data
 from cli_support import FAST, assert_one_error, mixed_table, run, run_process, snapshot, train_model
 
 PRECIOUS = b"a model the user wants to keep"
@@ -193,10 +193,10 @@ def test_memory_error_anywhere_is_one_line(work, capsys, monkeypatch):
         raise MemoryError("Unable to allocate 8.00 GiB for an array with shape (1000000000,)")
 
     before = snapshot(work)
-    monkeypatch.setattr(bprop.network, "mlp", exhausted)
+    monkeypatch.setattr(bprop.nn.network, "mlp", exhausted)
     code, out, err = run(capsys, "train", "pets.csv", "--quiet")
     assert_one_error(code, out, err, "out of memory", "8.00 GiB", "smaller --layers", alone=False)
-    monkeypatch.setattr(bprop.data, "read_csv", exhausted)
+    monkeypatch.setattr(bprop.tables.data, "read_csv", exhausted)
     check(capsys, work, ["predict", "good.safetensors", "pets.csv", "--out", "preds.csv"], "out of memory")
     assert snapshot(work) == before
 
@@ -302,7 +302,7 @@ def _newer_format(source, target):
 
     with safe_open(str(source), "np") as f:
         document = json.loads(f.metadata()["bprop"])
-    document["format_version"] = bprop.io.FORMAT_VERSION + 1
+    document["format_version"] = bprop.modelfile.FORMAT_VERSION + 1
     save_file(load_file(str(source)), str(target), metadata={"bprop": json.dumps(document)})
 
 
@@ -340,7 +340,7 @@ MODEL_CASES = {
     "truncated to a few bytes": ["truncated or not a model file"],
     "corrupted weights": ["corrupted", "checksum", "train the model again"],
     "corrupted header": ["not a bprop model file"],
-    "newer format version": [f"format version {bprop.io.FORMAT_VERSION + 1}", "newer", "upgrade bprop"],
+    "newer format version": [f"format version {bprop.modelfile.FORMAT_VERSION + 1}", "newer", "upgrade bprop"],
     "a CSV given as model": ["not a bprop model file"],
     "no bprop metadata": ["without bprop metadata", "bprop train"],
 }

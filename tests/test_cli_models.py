@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import bprop
-import bprop.io
-from bprop.data import TableEncoder
+import bprop.modelfile
+from bprop.tables.data import TableEncoder
 from cli_support import FAST, mixed_table, regression_table, run, run_process, train_model, write_csv
 
 
@@ -118,13 +118,13 @@ def test_predict_ignores_extra_columns_with_a_notice(pets, tmp_path, capsys):
 def test_round_trip_train_save_load_predict(tmp_path, monkeypatch, capsys):
     """predict on the saved file gives exactly what the network in memory gave before it was saved."""
     saved = []
-    real_save = bprop.io.save
+    real_save = bprop.modelfile.save
 
     def capture(model, path, **kw):
         saved.append(model)  # the trained network in memory, as it is handed to save
         return real_save(model, path, **kw)
 
-    monkeypatch.setattr(bprop.io, "save", capture)
+    monkeypatch.setattr(bprop.modelfile, "save", capture)
     data = write_csv(tmp_path / "pets.csv", mixed_table())
     model_file = tmp_path / "m.safetensors"
     code, _, err = run(capsys, "train", data, *FAST, "--layers", "6", "--out", model_file)
@@ -153,7 +153,7 @@ def test_info_shows_architecture_preprocessing_summary_and_version(pets, capsys)
     assert code == 0 and err == ""
     stored = bprop.load(model)
     summary = stored.training["summary"]
-    assert f"format version {bprop.io.FORMAT_VERSION}, written by bprop {bprop.__version__}" in out
+    assert f"format version {bprop.modelfile.FORMAT_VERSION}, written by bprop {bprop.__version__}" in out
     assert f"network: {stored.net.n_parameters():,} parameters, float32" in out
     assert "Dense(5, 8" in out and "Dense(8, 2" in out
     assert "target: 'kind', classification, classes ['cat', 'dog']" in out

@@ -85,7 +85,7 @@ def test_divergence_in_the_first_epoch_writes_nothing(tmp_path, capsys):
 
 def test_report_evaluates_only_the_held_out_test_rows(tmp_path, monkeypatch, capsys):
     import bprop
-    from bprop import plot_diagnostics
+    from bprop.report import diagnostics_plots as plot_diagnostics
 
     shown = []
     original = plot_diagnostics.confusion_matrix

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.explain import ARTICLE_SPEC, network_from_spec
+from bprop.insight.explain import ARTICLE_SPEC, network_from_spec
 from cli_support import assert_one_error, run, run_process
 
 SECTIONS = ("forward", "error", "chain_w5", "gradients", "updated")

@@ -297,7 +297,7 @@ def test_resume_refuses_a_corrupted_checkpoint(tmp_path, capsys):
 
 
 def test_a_second_run_on_the_same_checkpoint_folder_is_refused(tmp_path, capsys):
-    from bprop.checkpoint import lock_folder
+    from bprop.training.checkpoint import lock_folder
 
     data = write_csv(tmp_path / "pets.csv", mixed_table())
     out = tmp_path / "m.safetensors"

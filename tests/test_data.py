@@ -12,8 +12,8 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from bprop.data import TableEncoder, prepare, read_csv, split_indices, split_target  # noqa: E402
-from bprop.datasets import digits_path  # noqa: E402
+from bprop.tables.data import TableEncoder, prepare, read_csv, split_indices, split_target  # noqa: E402
+from bprop.tables.datasets import digits_path  # noqa: E402
 
 
 def write(tmp_path, text, name="data.csv"):

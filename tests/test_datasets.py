@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bprop.datasets import DIGITS_TARGET, digits_path, load_digits
+from bprop.tables.datasets import DIGITS_TARGET, digits_path, load_digits
 
 
 def test_arrays_have_the_documented_shape_and_values():
@@ -38,4 +38,4 @@ def test_file_is_small_and_declared_as_package_data():
     assert path.name == "digits.csv.gz" and path.stat().st_size < 100_000
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
     package_data = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["bprop"]
-    assert any(Path("datasets", path.name).match(pattern) for pattern in package_data)
+    assert any(Path("tables", "datasets", path.name).match(pattern) for pattern in package_data)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.datasets import load_digits
-from bprop.diagnostics import Diagnostics
-from bprop.findings import findings
+from bprop.insight.findings import findings
+from bprop.tables.datasets import load_digits
+from bprop.training.diagnostics import Diagnostics
 
 
 @pytest.fixture(scope="module")

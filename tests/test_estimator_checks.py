@@ -6,7 +6,7 @@ pytest.importorskip("sklearn")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from bprop.estimators import MLPClassifier, MLPRegressor  # noqa: E402
+from bprop.estimators.mlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 # The defaults stay as in scikit-learn; only the budget is smaller, so the checks run in seconds.
 ESTIMATORS = [

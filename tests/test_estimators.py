@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
 
 import bprop  # noqa: E402
-from bprop.estimators import MLPClassifier, MLPRegressor  # noqa: E402
+from bprop.estimators.mlp import MLPClassifier, MLPRegressor  # noqa: E402
 
 # Most fits here stop at max_iter on purpose; tests that are about the warning ask for it explicitly.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

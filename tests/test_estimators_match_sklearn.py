@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SklearnClassifier  # noqa: E402
 from sklearn.neural_network import MLPRegressor as SklearnRegressor  # noqa: E402
 
-from bprop.estimators import MLPClassifier, MLPRegressor  # noqa: E402
+from bprop.estimators.mlp import MLPClassifier, MLPRegressor  # noqa: E402
 from estimator_support import small  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

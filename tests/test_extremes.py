@@ -4,8 +4,8 @@ gives finite values and finite gradients without a single warning (pytest turns 
 import numpy as np
 import pytest
 
-from bprop.activations import ACTIVATIONS, get_activation
-from bprop.losses import LOSSES, get_loss
+from bprop.nn.activations import ACTIVATIONS, get_activation
+from bprop.nn.losses import LOSSES, get_loss
 
 DTYPES = [np.float32, np.float64]
 

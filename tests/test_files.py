@@ -1,4 +1,4 @@
-"""Atomic writes (bprop._files): through symbolic links, and the temporaries of writers that died."""
+"""Atomic writes (bprop.files): through symbolic links, and the temporaries of writers that died."""
 
 import fcntl
 import hashlib
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bprop._files import atomic_write_bytes, file_digest
+from bprop.files import atomic_write_bytes, file_digest
 
 
 def temporaries(folder):
@@ -85,7 +85,7 @@ def test_temporary_whose_lock_is_held_survives_even_if_its_pid_is_gone(tmp_path)
 WRITER = """
 import sys, time
 from pathlib import Path
-from bprop._files import atomic_write_with
+from bprop.files import atomic_write_with
 
 def write(tmp):
     tmp.write_bytes(b"half")
@@ -126,7 +126,7 @@ def test_file_digest_is_size_and_sha256(tmp_path):
 @pytest.mark.parametrize("name", ["model.bin", "a.b.c"])
 def test_temporary_names_carry_the_writers_pid(tmp_path, name):
     seen = []
-    from bprop._files import atomic_write_with
+    from bprop.files import atomic_write_with
 
     atomic_write_with(tmp_path / name, lambda tmp: (seen.append(tmp.name), tmp.write_bytes(b"x")))
     assert seen[0].startswith(f".{name}.{os.getpid()}.") and seen[0].endswith(".tmp")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop import _blas
-from bprop.losses import CategoricalCrossEntropy
+from bprop.nn import _blas
+from bprop.nn.losses import CategoricalCrossEntropy
 
 CASES = [  # (hidden, output, loss, sizes)
     ("relu", "softmax", "categorical_cross_entropy", [6, 8, 5, 4]),
@@ -104,7 +104,7 @@ def test_optimizers_that_cannot_fuse_take_the_ordinary_path(rng):
 
 
 def test_fused_step_reproduces_the_worked_example(worked_example):
-    from bprop.explain import ARTICLE_SPEC, network_from_spec
+    from bprop.insight.explain import ARTICLE_SPEC, network_from_spec
 
     ref = worked_example
     net, X, Y, learning_rate, loss = network_from_spec(ARTICLE_SPEC)

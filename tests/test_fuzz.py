@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bprop
-from bprop import data, io
+from bprop import modelfile as io
 from bprop.cli import main
+from bprop.tables import data
 from cli_support import mixed_table, train_model, write_csv
 
 VALID_CSV = b"a,b,c,label\n1,2.5,x,yes\n3,,y,no\n5,6.5,x,yes\n7,8,,no\n9,1,y,yes\n"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.activations import Sigmoid
+from bprop.nn.activations import Sigmoid
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
 # (output activation, loss) pairings that make sense; softmax + half_sse exercises softmax's Jacobian.
@@ -145,7 +145,7 @@ def test_gradcheck_skips_entries_within_eps_of_a_kink(activation):
 
 
 def test_skipping_kinks_still_catches_a_wrong_relu_backward(monkeypatch):
-    from bprop.activations import ReLU
+    from bprop.nn.activations import ReLU
 
     net, X, Y = kink_case("relu")
     # A classic bug: passing the gradient through a ReLU unchanged, as if it were the identity.
@@ -170,7 +170,7 @@ def test_gradcheck_progress_bar(capsys, monkeypatch):
     X, Y = np.ones((2, 3)), np.zeros((2, 2))
     bprop.gradcheck(net, X, Y, progress=True)
     assert "gradcheck" in capsys.readouterr().err
-    module = importlib.import_module("bprop.gradcheck")  # bprop.gradcheck itself is the function
+    module = importlib.import_module("bprop.insight.gradcheck")  # bprop.gradcheck itself is the function
     monkeypatch.setattr(module, "PROGRESS_ENTRIES", 26)  # the 26 entries of W1, b1, W2, b2 count as "many"
     bprop.gradcheck(net, X, Y)
     assert capsys.readouterr().err == ""  # stderr is no terminal: no bar in logs

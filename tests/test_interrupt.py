@@ -124,7 +124,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_status_130(tmp_path, delay):
 def test_ctrl_c_while_the_model_is_written_waits_until_it_is_on_disk(tmp_path, monkeypatch, capsys):
     import os
 
-    from bprop import io
+    from bprop import modelfile as io
     from bprop.cli import main
 
     real_save = io.save
@@ -149,7 +149,7 @@ def test_ctrl_c_while_the_model_is_written_waits_until_it_is_on_disk(tmp_path, m
 def test_signal_hold_records_and_release_restores():
     import os
 
-    from bprop.interrupts import SignalHold, signal_hold, stop_on_signals
+    from bprop.training.interrupts import SignalHold, signal_hold, stop_on_signals
 
     before = signal.getsignal(signal.SIGINT)
     with signal_hold() as hold:
@@ -168,7 +168,7 @@ def test_signal_hold_records_and_release_restores():
 def test_a_repeated_sigint_is_the_same_request_but_a_late_one_forces_the_stop(monkeypatch):
     import os
 
-    from bprop import interrupts
+    from bprop.training import interrupts
 
     requests = []
     with interrupts.stop_on_signals(requests.append):

@@ -14,8 +14,8 @@ from safetensors.numpy import load as st_load  # noqa: E402
 from safetensors.numpy import save as st_save  # noqa: E402
 
 import bprop  # noqa: E402
-from bprop import _files  # noqa: E402
-from bprop.io import FORMAT_VERSION, Model, UnverifiedMetadataWarning, load, read_metadata, save  # noqa: E402
+from bprop import files as _files  # noqa: E402
+from bprop.modelfile import FORMAT_VERSION, Model, UnverifiedMetadataWarning, load, read_metadata, save  # noqa: E402
 
 
 def make_net(dtype, seed=0):
@@ -481,7 +481,7 @@ def test_weights_that_disagree_with_the_architecture(saved, key, array, match):
     # Weights and their checksum replaced consistently: only the shape check can catch the mismatch.
     def replace_weights(document):
         tensors[key] = array
-        document["weights_sha256"] = bprop.io._checksum(tensors)
+        document["weights_sha256"] = bprop.modelfile._checksum(tensors)
         return {"bprop": json.dumps(document)}
 
     tensors = st_load(saved.read_bytes())

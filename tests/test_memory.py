@@ -8,8 +8,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from bprop import memory, network, training
-from bprop.batches import evaluate
+from bprop import memory
+from bprop.nn import network
+from bprop.training import fit as training
+from bprop.training.batches import evaluate
 
 
 def _measured_peak(n_rows: int, n_inputs: int, layers: list[int], n_outputs: int, dtype: str) -> int:

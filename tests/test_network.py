@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop import _blas
+from bprop.nn import _blas
 
 
 def test_mlp_shapes_names_and_default_dtype():

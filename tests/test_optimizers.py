@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.optimizers import get_optimizer
+from bprop.nn.optimizers import get_optimizer
 
 G1 = np.array([0.5, -1.0, 2.0])
 G2 = np.array([-0.25, 0.5, 1.0])

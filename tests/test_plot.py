@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
-from bprop import _files  # noqa: E402
-from bprop.plot import loss_curves, save_figure  # noqa: E402
+from bprop import files as _files  # noqa: E402
+from bprop.report.curves import loss_curves, save_figure  # noqa: E402
 
 HISTORY = {
     "loss": [1.0, 0.6, 0.4, 0.3],
@@ -108,7 +108,7 @@ def test_failed_save_keeps_the_old_plot(tmp_path, monkeypatch):
 def test_plotting_never_imports_pyplot():
     code = (
         "import sys, tempfile, os\n"
-        "from bprop.plot import loss_curves, save_figure\n"
+        "from bprop.report.curves import loss_curves, save_figure\n"
         "save_figure(loss_curves({'loss': [1.0, 0.5]}), os.path.join(tempfile.mkdtemp(), 'c.png'))\n"
         "print('matplotlib.pyplot' in sys.modules)\n"
     )

@@ -8,7 +8,7 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from bprop.preprocessing import MAX_CATEGORIES, Preprocessor, label_str  # noqa: E402
+from bprop.tables.preprocessing import MAX_CATEGORIES, Preprocessor, label_str  # noqa: E402
 
 
 @pytest.fixture

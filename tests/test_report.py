@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.datasets import load_digits
-from bprop.report import render_report, write_report
+from bprop.report.html import render_report, write_report
+from bprop.tables.datasets import load_digits
 
 pytest.importorskip("matplotlib")
 

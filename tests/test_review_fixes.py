@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop import io
+from bprop import modelfile as io
 from cli_support import run
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import bprop
 from bprop import schedules
-from bprop.init import INITIALIZERS, default_initializer, initialize
+from bprop.nn.init import INITIALIZERS, default_initializer, initialize
 
 
 def test_schedule_formulas():

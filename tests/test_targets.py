@@ -7,7 +7,7 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from bprop.targets import MAX_AUTO_CLASSES, TargetEncoder, detect_task  # noqa: E402
+from bprop.tables.targets import MAX_AUTO_CLASSES, TargetEncoder, detect_task  # noqa: E402
 
 
 @pytest.mark.parametrize(

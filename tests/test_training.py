@@ -116,7 +116,7 @@ def test_stratified_validation_split_and_accuracy(rng):
 
 
 def test_holdout_is_stratified():
-    from bprop.splits import holdout_indices
+    from bprop.training.splits import holdout_indices
 
     labels = np.array([0] * 90 + [1] * 10)
     kept, held = holdout_indices(100, 0.2, np.random.default_rng(0), labels)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import bprop
-from bprop.explain import ARTICLE_SPEC, explain_step, network_from_spec
+from bprop.insight.explain import ARTICLE_SPEC, explain_step, network_from_spec
 
 WEIGHTS = ["w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8"]
 

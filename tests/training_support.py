@@ -3,7 +3,7 @@
 import numpy as np
 
 import bprop
-from bprop.losses import HalfSSE
+from bprop.nn.losses import HalfSSE
 
 
 def regression_data(rng, n=60):

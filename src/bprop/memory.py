@@ -21,7 +21,7 @@ import numpy as np
 __all__ = ["available_bytes", "check_fits", "estimate_training_bytes", "format_gb"]
 
 _GB = 1e9
-# Rows the chunked evaluation (bprop.batches.evaluate) pushes through the network at once.
+# Rows the chunked evaluation (bprop.training.batches.evaluate) pushes through the network at once.
 _EVALUATION_CHUNK = 8192
 # Parameter-sized arrays a run holds: the weights, their gradients, two Adam slots, the best weights
 # restored at the end, and the last finite weights kept for divergence recovery.

@@ -1,8 +1,6 @@
-"""The ``bprop`` command line: train / evaluate / predict on CSV, info, explain and gradcheck.
-
-Thin by design: it parses flags, calls the library and prints. Every user mistake becomes one line
-``error: …`` on stderr and exit status 2, with no traceback and no file written.
-"""
+"""The ``bprop`` command: train / evaluate / predict on CSV, info, explain and gradcheck; thin by design,
+every user mistake one ``error:`` line on stderr, exit status 2, no traceback, nothing written.
+May import: everything (it is the top)."""
 
 from __future__ import annotations
 
@@ -26,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import model_commands, teach_commands, train_command
 
     parser = _Parser(prog="bprop", description="Train multi-layer perceptrons by backpropagation.")
-    from .. import __version__
+    from ..version import __version__
 
     parser.add_argument("--version", action="version", version=f"bprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

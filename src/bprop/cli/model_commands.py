@@ -32,8 +32,8 @@ def register(sub) -> None:
 
 
 def _load(path_text: str):
-    from .. import io
-    from ..data import TableEncoder
+    from .. import modelfile as io
+    from ..tables.data import TableEncoder
 
     model = io.load(input_file("MODEL", path_text))
     if not model.preprocessing:
@@ -57,7 +57,7 @@ def _load(path_text: str):
 
 def read_rows(encoder, path_text: str):
     """The CSV at ``path_text`` read with the column types and decimal separator the model was trained on."""
-    from ..data import read_csv
+    from ..tables.data import read_csv
 
     return read_csv(input_file("DATA", path_text), **encoder.read_options())
 
@@ -100,7 +100,7 @@ def run_evaluate(args) -> int:
 def run_predict(args) -> int:
     import pandas as pd
 
-    from .._files import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     out = output_path("--out", args.out, (".csv",))
     refuse_same_file("--out", out, DATA=args.data, MODEL=args.model)
@@ -125,7 +125,7 @@ def run_predict(args) -> int:
 
 
 def run_info(args) -> int:
-    from .. import io
+    from .. import modelfile as io
 
     path = input_file("MODEL", args.model)
     model = io.load(path)

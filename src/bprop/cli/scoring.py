@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batches import evaluate
-from ..network import Sequential
+from ..nn.network import Sequential
+from ..training.batches import evaluate
 from .common import CliError
 
 

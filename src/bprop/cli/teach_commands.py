@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 
 def _read_spec(text: str | None) -> dict:
-    from ..explain import ARTICLE_SPEC, MAX_SPEC_DEPTH
+    from ..insight.explain import ARTICLE_SPEC, MAX_SPEC_DEPTH
 
     if text is None:
         return ARTICLE_SPEC
@@ -57,7 +57,7 @@ def _read_spec(text: str | None) -> dict:
 
 def _spec_network(text: str | None):
     """``network_from_spec`` of the spec file ``text`` (None: the article's), any flaw as one CliError."""
-    from ..explain import network_from_spec
+    from ..insight.explain import network_from_spec
 
     spec = _read_spec(text)
     try:
@@ -72,7 +72,7 @@ def _spec_network(text: str | None):
 
 
 def run_explain(args) -> int:
-    from ..explain import explain_step, format_text
+    from ..insight.explain import explain_step, format_text
 
     steps = 0 if args.steps is None else positive_int("--steps", args.steps)
     plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
@@ -86,8 +86,8 @@ def run_explain(args) -> int:
     else:
         print(format_text(report))
     if plot is not None:
-        from ..plot import save_figure
-        from ..plot_network import network_diagram
+        from ..report.curves import save_figure
+        from ..report.network_diagram import network_diagram
 
         save_figure(network_diagram(net, X), plot)
         if not args.json:
@@ -97,7 +97,7 @@ def run_explain(args) -> int:
 
 def _print_json(report: dict) -> None:
     """Print the report as strict JSON: numbers that overflowed to inf/NaN become null, with a notice."""
-    from ..explain import json_safe
+    from ..insight.explain import json_safe
 
     safe, replaced = json_safe(report)
     if replaced:
@@ -110,7 +110,7 @@ def _print_json(report: dict) -> None:
 
 
 def run_gradcheck(args) -> int:
-    from ..gradcheck import gradcheck
+    from ..insight.gradcheck import gradcheck
 
     if args.spec is not None:
         if args.model or args.data:

@@ -6,12 +6,13 @@ import math
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..activations import ACTIVATIONS
-from ..optimizers import OPTIMIZERS
+from ..nn.activations import ACTIVATIONS
+from ..nn.optimizers import OPTIMIZERS
 from .common import (
     CliError,
     check_parent_folder,
@@ -116,30 +117,79 @@ def _settings(args) -> dict:
 
 def run(args) -> int:
     """Train; the checkpoint folder stays locked for the whole run, so a second run using it is refused."""
-    from ..checkpoint import lock_folder
-    from ..interrupts import signal_hold
+    from ..training.checkpoint import lock_folder
+    from ..training.interrupts import signal_hold
 
     with lock_folder(checkpoint_folder(args.checkpoint or args.resume)), signal_hold() as signals:
         return _run(args, signals)
 
 
 def _run(args, signals) -> int:
-    from .. import data, io, network, training
-    from ..checkpoint import Checkpoint
-    from ..datasets import DIGITS_TARGET, digits_path
-
     given = _given_flags(args)
     snapshot = None
     if args.resume is not None:
         snapshot, settings = _resume(args, given)
     else:
         settings = _settings(args)
-    checkpoint_dir = checkpoint_folder(args.checkpoint or args.resume)
-    out = output_path("--out", args.out, (".safetensors",))
-    plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
-    report = output_path("--report", args.report, (".html", ".htm"))
-    for flag, path in (("--out", out), ("--plot", plot), ("--report", report)):
+    outputs = _outputs(args)
+    source, table, prepared = _read_and_prepare(args, settings)
+    net = _network(prepared, settings)
+    callbacks = []
+    if outputs.checkpoint is not None:
+        from ..training.checkpoint import Checkpoint
+
+        data_path = None if args.data is None else str(Path(args.data).resolve())
+        extra = {"settings": settings, "data": data_path, **_data_identity(source if args.data else None)}
+        callbacks.append(Checkpoint(outputs.checkpoint, extra=extra))
+    signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
+    history, seconds = _train(net, prepared, settings, args, callbacks, snapshot)
+    results = checked_scores(net, prepared.encoder.target, prepared)
+    _save_model(net, prepared, settings, history, seconds, results, outputs.out)
+    if history.stop_reason not in INTERRUPTED:
+        # The model is on disk: from here a Ctrl-C may stop the plot and the report.
+        status = _stopped_while_saving(signals.release(), history, outputs.out)
+        if status:
+            return status
+    # A run a signal already stopped keeps holding: a repeated Ctrl-C is the request being honoured.
+    _write_figures(outputs, net, history, prepared, settings, table, source)
+    _print_results(results, prepared.encoder.target.task_, history, seconds, outputs.out, outputs.plot)
+    print_findings(history)
+    if outputs.report is not None:
+        print(f"report written to {outputs.report}")
+    if history.stop_reason in INTERRUPTED:
+        saved = outputs.checkpoint is not None and (outputs.checkpoint / "checkpoint.safetensors").exists()
+        where = f"; resume with: bprop train --resume {outputs.checkpoint}" if saved else ""
+        print(f"{history.stop_reason}: the best model so far is in {outputs.out}{where}")
+        return INTERRUPTED[history.stop_reason]
+    return 0
+
+
+@dataclass
+class _Outputs:
+    checkpoint: Path | None
+    out: Path
+    plot: Path | None
+    report: Path | None
+
+
+def _outputs(args) -> _Outputs:
+    """Every output path, checked before anything is read or trained."""
+    outputs = _Outputs(
+        checkpoint_folder(args.checkpoint or args.resume),
+        output_path("--out", args.out, (".safetensors",)),
+        output_path("--plot", args.plot, (".png", ".svg", ".pdf")),
+        output_path("--report", args.report, (".html", ".htm")),
+    )
+    for flag, path in (("--out", outputs.out), ("--plot", outputs.plot), ("--report", outputs.report)):
         refuse_same_file(flag, path, DATA=args.data)
+    return outputs
+
+
+def _read_and_prepare(args, settings: dict):
+    """``(source path, raw table, prepared arrays)`` for the run's data (the bundled digits by default)."""
+    from ..tables import data
+    from ..tables.datasets import DIGITS_TARGET, digits_path
+
     if args.data is None:
         source, settings["target"] = digits_path(), settings["target"] or DIGITS_TARGET
         print("data: the bundled UCI 8x8 handwritten digits (1,797 images)")
@@ -147,14 +197,13 @@ def _run(args, signals) -> int:
         source = input_file("DATA", args.data)
     decimal = settings.get("decimal", ".")  # checkpoints of older runs have no such setting
     table = data.read_csv(source, decimal=decimal)
-    rng = np.random.default_rng(settings["seed"])
     prepared = data.prepare(
         table,
         settings["target"],
         task=settings["task"],
         val_fraction=settings["val_split"],
         test_fraction=settings["test_split"],
-        rng=rng,
+        rng=np.random.default_rng(settings["seed"]),
         decimal=decimal,
         keep_high_cardinality=settings.get("keep_high_cardinality", False),
     )
@@ -166,9 +215,16 @@ def _run(args, signals) -> int:
     )
     for line in prepared.report.notices():
         notice(line)
+    return source, table, prepared
+
+
+def _network(prepared, settings: dict):
+    from ..nn.network import mlp
+
+    target = prepared.encoder.target
     sizes = [prepared.X_train.shape[1], *settings["layers"], target.n_outputs]
     _check_memory(prepared, sizes, settings)
-    net = network.mlp(
+    return mlp(
         sizes,
         activation=settings["activation"],
         output_activation="softmax" if target.task_ == "classification" else "identity",
@@ -176,21 +232,21 @@ def _run(args, signals) -> int:
         dtype=settings["dtype"],
         dropout=settings["dropout"],
     )
-    loss = loss_for(target.task_)
-    callbacks = []
-    if checkpoint_dir is not None:
-        data_path = None if args.data is None else str(Path(args.data).resolve())
-        extra = {"settings": settings, "data": data_path, **_data_identity(source if args.data else None)}
-        callbacks.append(Checkpoint(checkpoint_dir, extra=extra))
-    signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
+
+
+def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
+    """``(History, seconds)``; warnings shown as one line each after the progress bar is gone."""
+    from ..training.fit import fit
+    from ..training.trainer import DivergenceWarning
+
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", training.DivergenceWarning)
-        history = training.fit(
+        warnings.simplefilter("always", DivergenceWarning)
+        history = fit(
             net,
             prepared.X_train,
             prepared.Y_train,
-            loss=loss,
+            loss=loss_for(prepared.encoder.target.task_),
             optimizer=settings["optimizer"],
             learning_rate=settings["learning_rate"],
             epochs=settings["epochs"],
@@ -206,13 +262,17 @@ def _run(args, signals) -> int:
             resume=snapshot,
             diagnostics=True,  # about 0.5 % of the training time, and it explains what went wrong
         )
-    seconds = time.perf_counter() - started
     if history.stop_reason == "diverged" and history.epochs == 0:
         # Nothing was learnt: the "last finite weights" are the random initial ones, not worth a file.
         raise CliError(f"{history.stop_message.split('; kept')[0]}, so no model was written; lower --lr")
     for warning in caught:
         warn(str(warning.message))
-    results = checked_scores(net, target, prepared)
+    return history, time.perf_counter() - started
+
+
+def _save_model(net, prepared, settings: dict, history, seconds: float, results: dict, out: Path) -> None:
+    from .. import modelfile
+
     summary = {
         "epochs": history.epochs,
         "stop_reason": history.stop_reason,
@@ -221,34 +281,21 @@ def _run(args, signals) -> int:
         "scores": results,
         "rows": {k: int(len(v)) for k, v in prepared.split._asdict().items()},
     }
-    model = io.Model(
+    model = modelfile.Model(
         net,
         preprocessing=prepared.encoder.to_dict(),
         training=json_safe({"settings": settings, "summary": summary, "history": history.to_dict()}),
     )
-    io.save(model, out)
-    if history.stop_reason not in INTERRUPTED:
-        # The model is on disk: from here a Ctrl-C may stop the plot and the report.
-        status = _stopped_while_saving(signals.release(), history, out)
-        if status:
-            return status
-    # A run a signal already stopped keeps holding: a repeated Ctrl-C is the request being honoured.
-    if plot is not None:
-        from ..plot import loss_curves, save_figure
+    modelfile.save(model, out)
 
-        save_figure(loss_curves(history), plot)
-    if report is not None:
-        _write_report(report, net, history, prepared, settings, table, source)
-    _print_results(results, target.task_, history, seconds, out, plot)
-    print_findings(history)
-    if report is not None:
-        print(f"report written to {report}")
-    if history.stop_reason in INTERRUPTED:
-        saved = checkpoint_dir is not None and (checkpoint_dir / "checkpoint.safetensors").exists()
-        where = f"; resume with: bprop train --resume {checkpoint_dir}" if saved else ""
-        print(f"{history.stop_reason}: the best model so far is in {out}{where}")
-        return INTERRUPTED[history.stop_reason]
-    return 0
+
+def _write_figures(outputs: _Outputs, net, history, prepared, settings: dict, table, source) -> None:
+    if outputs.plot is not None:
+        from ..report.curves import loss_curves, save_figure
+
+        save_figure(loss_curves(history), outputs.plot)
+    if outputs.report is not None:
+        _write_report(outputs.report, net, history, prepared, settings, table, source)
 
 
 # Exit statuses of a run stopped by a signal, as shells report them (128 + signal number).
@@ -318,7 +365,7 @@ def _given_flags(args) -> list[str]:
 def _resume(args, given: list[str]) -> tuple[dict, dict]:
     """The snapshot and settings of the checkpoint in ``--resume``, once the command line and the data
     file are known to agree with it."""
-    from ..checkpoint import load_checkpoint
+    from ..training.checkpoint import load_checkpoint
 
     snapshot, stored = load_checkpoint(args.resume)
     if not stored or "settings" not in stored:
@@ -369,7 +416,7 @@ def _same_file(a: str, b: str) -> bool:
 
 def _data_identity(source) -> dict:
     """Size and SHA-256 of a data file, stored with a checkpoint to detect an edited file on resume."""
-    from .._files import file_digest
+    from ..files import file_digest
 
     if source is None or not Path(source).is_file():
         return {}  # the bundled data set, or a pipe that cannot be read twice
@@ -380,7 +427,7 @@ def _data_identity(source) -> dict:
 def _stopped_while_saving(held: list[int], history, out: Path) -> int:
     """The exit status for a Ctrl-C or SIGTERM held while the model was written (0 if none came, or if it
     already stopped training, which reports it itself)."""
-    from ..interrupts import reason
+    from ..training.interrupts import reason
 
     if not held or history.stop_reason in INTERRUPTED:
         return 0
@@ -403,8 +450,8 @@ def _print_results(results: dict, task: str, history, seconds: float, out: Path,
 
 
 def print_findings(history) -> None:
-    """What the diagnostics say about the run, in plain words (see :mod:`bprop.findings`)."""
-    from ..findings import findings
+    """What the diagnostics say about the run, in plain words (see :mod:`bprop.insight.findings`)."""
+    from ..insight.findings import findings
 
     found = findings(history)
     if not found:
@@ -416,7 +463,7 @@ def print_findings(history) -> None:
 
 
 def _write_report(path: Path, net, history, prepared, settings: dict, table, source) -> None:
-    from ..report import write_report
+    from ..report.html import write_report
 
     target = prepared.encoder.target
     classification = target.task_ == "classification"
@@ -430,7 +477,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
         + (f", {len(target.classes_)} classes)" if classification else ", standardised)"),
         "train / validation / test rows": " / ".join(str(len(rows[k])) for k in ("train", "val", "test")),
     }
-    from ..optimizers import get_optimizer
+    from ..nn.optimizers import get_optimizer
 
     # Show what ran: the optimiser's own default rate rather than "None"; task and target are under Data.
     shown = {k: v for k, v in settings.items() if k not in ("task", "target")}

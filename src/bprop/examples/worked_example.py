@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bprop.explain import ARTICLE_SPEC, explain_step, format_text, network_from_spec
+from bprop.insight.explain import ARTICLE_SPEC, explain_step, format_text, network_from_spec
 
 
 def main(argv: list[str] | None = None) -> int:

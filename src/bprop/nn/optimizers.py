@@ -1,0 +1,231 @@
+"""Optimisers: take parallel lists of parameters and gradients and update the parameters in place.
+
+They are never attached to a layer. State is kept per parameter position, so the same lists (in the
+same order) must be passed at every step; ``None`` gradients (frozen parameters) are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._blas import descend_axpy
+from .checks import check_fraction, check_number
+
+
+class Optimizer:
+    """Base class: ``step`` walks the (parameter, gradient) pairs; subclasses write ``_update``."""
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = check_number("learning_rate", learning_rate, above=0)
+        self.iterations = 0
+        self.state: dict[int, dict[str, np.ndarray]] = {}
+
+    def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
+        if len(params) != len(grads):
+            raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
+        self.iterations += 1
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if g is not None:
+                self._update(i, p, g)
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _buffer(self, i: int, key: str, like: np.ndarray) -> np.ndarray:
+        slot = self.state.setdefault(i, {})
+        if key not in slot:
+            slot[key] = np.zeros_like(like)
+        return slot[key]
+
+    def fused_rate(self) -> float | None:
+        """η when this optimiser's update is exactly ``p ← p − η·g`` (which a layer may then apply inside
+        the products that form ``g``: see :meth:`bprop.Sequential.train_step`), else None."""
+        return None
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-identically: rate, step count and per-parameter buffers."""
+        return {
+            "learning_rate": self.learning_rate,
+            "iterations": self.iterations,
+            "state": {i: {k: v.copy() for k, v in slot.items()} for i, slot in self.state.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.learning_rate = float(state["learning_rate"])
+        self.iterations = int(state["iterations"])
+        self.state = {
+            int(i): {k: np.array(v, copy=True) for k, v in slot.items()} for i, slot in state["state"].items()
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(learning_rate={self.learning_rate})"
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum.
+
+    With velocity ``v`` (zero at the start), momentum ``μ`` and learning rate ``η``::
+
+        v ← μ·v + g
+        p ← p − η·(g + μ·v)   if nesterov
+        p ← p − η·v           otherwise
+
+    With ``μ = 0`` this is plain ``p ← p − η·g``, the seed's update.
+
+    Args:
+        learning_rate: η > 0.
+        momentum: μ in [0, 1).
+        nesterov: use Nesterov's look-ahead form (needs μ > 0).
+    """
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
+        super().__init__(learning_rate)
+        self.momentum = check_fraction("momentum", momentum)
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0, e.g. momentum=0.9")
+        self.nesterov = bool(nesterov)
+
+    def fused_rate(self) -> float | None:
+        """η when the update is exactly ``p ← p − η·g``, which a layer may then fold into the product
+        that forms ``g`` (see :meth:`bprop.Sequential.train_step`); ``None`` with momentum or a subclass."""
+        if self.momentum == 0 and type(self)._update is SGD._update:
+            return self.learning_rate
+        return None
+
+    def _update(self, i, p, g):
+        if self.momentum == 0:
+            if not descend_axpy(p, g, self.learning_rate):  # one BLAS pass; else NumPy with a scratch buffer
+                scaled = self._buffer(i, "scaled", p)
+                np.multiply(g, self.learning_rate, out=scaled)
+                p -= scaled
+            return
+        scaled = self._buffer(i, "scaled", p)
+        velocity = self._buffer(i, "velocity", p)
+        velocity *= self.momentum
+        velocity += g
+        if self.nesterov:
+            np.multiply(velocity, self.momentum, out=scaled)
+            scaled += g
+            scaled *= self.learning_rate
+        else:
+            np.multiply(velocity, self.learning_rate, out=scaled)
+        p -= scaled
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba). At step t, with m, v zero at the start::
+
+        m ← β₁·m + (1 − β₁)·g
+        v ← β₂·v + (1 − β₂)·g²
+        p ← p − η · (m / (1 − β₁ᵗ)) / (sqrt(v / (1 − β₂ᵗ)) + ε)
+
+    Args:
+        learning_rate: η > 0 (default 0.001).
+        beta_1, beta_2: decay rates in [0, 1).
+        epsilon: ε > 0, added to the denominator for stability.
+    """
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8):
+        super().__init__(learning_rate)
+        self.beta_1 = check_fraction("beta_1", beta_1)
+        self.beta_2 = check_fraction("beta_2", beta_2)
+        self.epsilon = check_number("epsilon", epsilon, above=0)
+
+    def _update(self, i, p, g):
+        m = self._buffer(i, "m", p)
+        v = self._buffer(i, "v", p)
+        scratch = self._buffer(i, "scratch", p)
+        m *= self.beta_1
+        np.multiply(g, 1 - self.beta_1, out=scratch)  # into the scratch buffer: no temporary per step
+        m += scratch
+        v *= self.beta_2
+        np.multiply(g, g, out=scratch)
+        scratch *= 1 - self.beta_2
+        v += scratch
+        t = self.iterations
+        step = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        eps_hat = self.epsilon * math.sqrt(1 - self.beta_2**t)
+        # η·m̂/(sqrt(v̂)+ε) rewritten with the corrections folded into one scalar step and ε̂ = ε·sqrt(1−β₂ᵗ).
+        np.sqrt(v, out=scratch)
+        scratch += eps_hat
+        np.divide(m, scratch, out=scratch)
+        scratch *= step
+        p -= scratch
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter)::
+
+        p ← p − η·λ·p, then the Adam update above.
+
+    The decay applies to every parameter passed to ``step`` (as in PyTorch); pass only the weights to
+    decay only them.
+
+    Args:
+        weight_decay: λ ≥ 0 (default 0.01).
+    """
+
+    def __init__(
+        self,
+        learning_rate: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        weight_decay: float = 0.01,
+    ):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon)
+        self.weight_decay = check_number("weight_decay", weight_decay, minimum=0)
+
+    def _update(self, i, p, g):
+        if self.weight_decay:
+            p *= 1 - self.learning_rate * self.weight_decay
+        super()._update(i, p, g)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton)::
+
+        v ← ρ·v + (1 − ρ)·g²
+        p ← p − η · g / (sqrt(v) + ε)
+
+    Args:
+        learning_rate: η > 0 (default 0.001).
+        rho: ρ in [0, 1).
+        epsilon: ε > 0.
+    """
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.9, epsilon: float = 1e-8):
+        super().__init__(learning_rate)
+        self.rho = check_fraction("rho", rho)
+        self.epsilon = check_number("epsilon", epsilon, above=0)
+
+    def _update(self, i, p, g):
+        v = self._buffer(i, "v", p)
+        scratch = self._buffer(i, "scratch", p)
+        v *= self.rho
+        np.multiply(g, g, out=scratch)
+        scratch *= 1 - self.rho
+        v += scratch
+        np.sqrt(v, out=scratch)
+        scratch += self.epsilon
+        np.divide(g, scratch, out=scratch)
+        scratch *= self.learning_rate
+        p -= scratch
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get_optimizer(spec: str | Optimizer, **kwargs) -> Optimizer:
+    """An optimiser from a name (keyword arguments go to its constructor) or an instance."""
+    if isinstance(spec, Optimizer):
+        return spec
+    cls = OPTIMIZERS.get(spec) if isinstance(spec, str) else None
+    if cls is None:
+        raise ValueError(f"unknown optimizer {spec!r}; choose one of {sorted(OPTIMIZERS)}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for optimizer {spec!r}: {exc}") from None

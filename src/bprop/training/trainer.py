@@ -1,0 +1,503 @@
+"""The Trainer: the training loop as an object you can step, fed by any batch source.
+
+``Trainer(net, X, Y, **options)`` (or ``Trainer(net, source=…)``) holds everything a run needs; its
+:attr:`~Trainer.state` is one object (position, optimiser and schedule state, random-generator states,
+history, best-weights bookkeeping) whose :meth:`~TrainerState.snapshot` is its serialisation, and
+``Trainer(..., resume=snapshot)`` restores it whole — also in the middle of an epoch. Drive it with
+:meth:`~Trainer.step` (``batches`` updates), :meth:`~Trainer.step_on` (one update on a batch you give:
+one example is the seed's per-example rule), :meth:`~Trainer.run_epoch` or :meth:`~Trainer.run` (what
+:func:`bprop.fit` does). Stepping part of an epoch and continuing gives the same bits as running it.
+
+The loop takes its batches from a batch source (:mod:`bprop.training.sources`: in-memory arrays, and by the same
+protocol a memory-mapped cache or one rank's shard) and, after every backward pass, hands the gradients
+to ``gradient_hook`` (none by default; a distributed run all-reduces there). Stopping rules and the
+best-weights tracker are the small objects of :mod:`bprop.training.stopping`, run like user callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..nn.checks import check_fraction, check_number, check_positive_int, check_sample_weight
+from ..nn.losses import Loss, get_loss
+from ..nn.metrics import correct_rows, target_threshold
+from ..nn.network import Sequential
+from ..nn.optimizers import Optimizer, get_optimizer
+from ..nn.schedules import Schedule, get_schedule
+from .batches import evaluate_unchecked
+from .callbacks import Callback, ProgressBar, TrainingState, wants_progress_bar
+from .diagnostics import Diagnostics
+from .history import History
+from .interrupts import stop_on_signals
+from .sources import ArraySource, source_chunks
+from .splits import holdout_indices
+from .stopping import AllCorrect, BestWeights, MaxEpochs, Patience, TargetLoss, TimeBudget
+
+__all__ = ["Trainer", "TrainerState", "DivergenceWarning"]
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the loss or the weights stopped being finite."""
+
+
+@dataclass
+class TrainerState(TrainingState):
+    """Everything that changes while training, in one place; :meth:`snapshot` is its serialisation.
+
+    Besides what callbacks see (:class:`~bprop.training.callbacks.TrainingState`): ``steps`` (updates so far),
+    the position inside the current epoch (``cursor``: rows done; ``epoch_open``), the epoch's running
+    sums, the shuffling generator, the schedule, the best-weights tracker and the last finite weights.
+    """
+
+    schedule: Schedule | None = None
+    shuffle_rng: np.random.Generator | None = None
+    random_layers: list = field(default_factory=list)
+    best: BestWeights = field(default_factory=BestWeights)
+    base_rate: float = 0.0
+    steps: int = 0
+    cursor: int = 0
+    epoch_open: bool = False
+    epoch_rng_state: dict | None = None
+    sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # loss·w, w, correct·w
+    finished: bool = False
+    end_epoch: bool = False
+    last_good: list[np.ndarray] = field(default_factory=list)
+    started_at: float = 0.0
+
+    def snapshot(self) -> dict:  # type: ignore[override]
+        """The state as plain values and array copies: enough to resume bit-identically."""
+        return {
+            "epoch": self.epoch - 1 if self.epoch_open else self.epoch,
+            "params": [p.copy() for p in self.net.parameters()],
+            "optimizer": self.optimizer.state_dict(),
+            "base_rate": self.base_rate,
+            "schedule": self.schedule.state_dict(),
+            "shuffle_rng": self.shuffle_rng.bit_generator.state,
+            "layer_rngs": [layer.rng.bit_generator.state for layer in self.random_layers],
+            "history": self.history.to_dict(),
+            "best": None if self.best.weights is None else [b.copy() for b in self.best.weights],
+            "best_value": self.best.best_value,
+            "wait": self.best.wait,
+            "steps": self.steps,
+            "in_epoch": self._open_epoch() if self.epoch_open else None,
+        }
+
+    def _open_epoch(self) -> dict:
+        return {"cursor": self.cursor, "rng_state": self.epoch_rng_state, "sums": list(self.sums), "batch": self.batch}
+
+    def restore(self, snapshot: dict) -> None:
+        """Put back a :meth:`snapshot` (from this run or a checkpoint of it)."""
+        params = self.net.parameters()
+        for p, saved in zip(params, snapshot["params"], strict=True):
+            np.copyto(p, saved)
+        for keep, p in zip(self.last_good, params):
+            np.copyto(keep, p)
+        self.optimizer.load_state_dict(snapshot["optimizer"])
+        self.base_rate = snapshot["base_rate"]
+        self.schedule.load_state_dict(snapshot["schedule"])
+        self.shuffle_rng.bit_generator.state = snapshot["shuffle_rng"]
+        for layer, rng_state in zip(self.random_layers, snapshot["layer_rngs"], strict=True):
+            layer.rng.bit_generator.state = rng_state
+        self.history = History.from_dict({**snapshot["history"], "stop_reason": None})
+        saved_best = snapshot["best"]
+        self.best.weights = None if saved_best is None else [np.array(b, copy=True) for b in saved_best]
+        self.best.best_value, self.best.wait = snapshot["best_value"], snapshot["wait"]
+        self.epoch, self.steps = snapshot["epoch"], snapshot.get("steps", 0)
+        self.finished, self.stop_requested = False, None
+        self._restore_open_epoch(snapshot.get("in_epoch"))
+
+    def _restore_open_epoch(self, open_epoch: dict | None) -> None:
+        self.epoch_open = open_epoch is not None
+        if open_epoch is None:
+            self.cursor, self.sums, self.batch = 0, [0.0, 0.0, 0.0], 0
+            return
+        self.epoch += 1
+        self.cursor, self.epoch_rng_state = open_epoch["cursor"], open_epoch["rng_state"]
+        self.sums, self.batch = list(open_epoch["sums"]), open_epoch["batch"]
+
+
+class _DivergedError(Exception):
+    def __init__(self, epoch: int, detail: str):
+        super().__init__(detail)
+        self.epoch, self.detail = epoch, detail
+
+
+class Trainer:
+    """Train ``net`` in place by mini-batch backpropagation, one step, epoch or whole run at a time.
+
+    Takes ``X, Y`` arrays or a batch ``source``, and the keyword options of :func:`bprop.fit` (which is
+    ``Trainer(...).run()``), plus ``gradient_hook``: a callable given the list of gradient arrays after
+    every backward pass, to change them in place before the update (e.g. average them across processes).
+
+    Example:
+        >>> import numpy as np, bprop
+        >>> net = bprop.mlp([2, 3, 1], activation="tanh", seed=0, dtype=np.float64)
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+        >>> trainer = bprop.Trainer(net, X, [[0.0], [1.0], [1.0], [0.0]], epochs=3, batch_size=2, seed=0)
+        >>> _ = trainer.step()               # one update on the first batch of epoch 1
+        >>> (trainer.state.epoch, trainer.state.steps, trainer.state.epoch_open)
+        (1, 1, True)
+        >>> trainer.run().stop_reason         # the rest of the run
+        'max_epochs'
+    """
+
+    def __init__(self, net: Sequential, X=None, Y=None, *, source=None, loss: str | Loss = "half_sse",
+                 optimizer: str | Optimizer = "sgd", learning_rate: float | None = None, epochs: int = 100,
+                 batch_size: int = 32, shuffle: bool = True, seed: int | np.random.Generator | None = None,
+                 sample_weight=None, validation_split: float = 0.0, validation_data: tuple | None = None,
+                 metric: str | None = "auto", l2: float = 0.0, clip_norm: float | None = None,
+                 schedule: str | Schedule | None = None, target_loss: float | None = None,
+                 patience: int | None = None, min_delta: float = 0.0, max_time: float | None = None,
+                 stop_when_all_correct: bool = False, restore_best_weights: bool = False,
+                 callbacks=(), diagnostics: bool | Diagnostics = False, verbose: int | str = "auto",
+                 resume: dict | None = None, gradient_hook: Callable[[list], None] | None = None) -> None:  # fmt: skip
+        if not isinstance(net, Sequential):
+            raise ValueError(f"Trainer needs a bprop.Sequential network, got {type(net).__name__}")
+        self.net, self.loss = net, get_loss(loss)
+        self._logits = net._loss_mode(self.loss)
+        epochs = check_positive_int("epochs", epochs)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data)
+        self.l2, self.clip_norm, self.shuffle, self.gradient_hook = l2, clip_norm, shuffle, gradient_hook
+        optimizer = _make_optimizer(optimizer, learning_rate)
+        split_rng, shuffle_rng = _generators(seed)
+        self.metric = _resolve_metric(metric, self.loss)
+        self.source, (self.X_val, self.Y_val), self._threshold = self._data(
+            X, Y, source, sample_weight, validation_split, validation_data, split_rng
+        )
+        monitor = "val_loss" if self.X_val is not None else "loss"
+        best = BestWeights(min_delta, restore_best_weights)
+        self.state = TrainerState(
+            net=net, optimizer=optimizer, history=History(metric_name=self.metric, monitor=monitor),
+            epochs=epochs, schedule=get_schedule(schedule, epochs=epochs), shuffle_rng=shuffle_rng, best=best,
+            base_rate=optimizer.learning_rate, random_layers=[la for la in net.layers if la.rng is not None],
+            last_good=[p.copy() for p in net.parameters()],
+        )  # fmt: skip
+        self.callbacks = self._callbacks(callbacks, diagnostics, verbose, target_loss, stop_when_all_correct,
+                                         patience, max_time, epochs)  # fmt: skip
+        self._batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
+        self._params = net.parameters()
+        self._is_weight = [name.startswith("W") for name in net.parameter_names()]
+        # Without L2, clipping or a gradient hook nothing needs the gradients between backward and update,
+        # so plain SGD may update the weights inside the products that form their gradients.
+        self._plain_step = not l2 and clip_norm is None and gradient_hook is None
+        self._order: np.ndarray | None = None
+        self._begun = False
+        self.last_loss: float | None = None
+        if resume is not None:
+            self.state.restore(resume)
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _data(self, X, Y, source, sample_weight, validation_split, validation_data, split_rng):
+        """The batch source, the validation arrays (or Nones) and the classification threshold."""
+        net = self.net
+        X_val = Y_val = None
+        if validation_data is not None:
+            X_val = net.check_X(validation_data[0])
+            Y_val = net.check_Y(validation_data[1], X_val.shape[0])
+        if source is not None:
+            if X is not None or Y is not None or sample_weight is not None or validation_split:
+                raise ValueError("give X, Y (with sample_weight, validation_split) or a source, not both")
+            self._fit_arrays = None
+            return source, (X_val, Y_val), 0.5
+        X = net.check_X(X)
+        Y = net.check_Y(Y, X.shape[0])
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        threshold = target_threshold(Y)
+        rows = np.arange(X.shape[0])
+        if validation_data is None and validation_split:
+            softmax = net.output_activation == "softmax"
+            labels = Y.argmax(axis=1) if softmax else (Y >= threshold) if self.metric else None
+            rows, val_rows = holdout_indices(X.shape[0], validation_split, split_rng, labels)
+            X_val, Y_val = X[val_rows], Y[val_rows]
+        if weights is not None:
+            # A row of weight 0 counts for nothing: leave it out, so no batch can be made of such rows only.
+            rows = rows[weights[rows] > 0]
+            if rows.size == 0:
+                raise ValueError("every training row has sample_weight 0; give some rows a positive weight")
+        # The all-correct rule judges only the training rows, not the held-out ones.
+        self._fit_arrays = (X, Y) if rows.size == X.shape[0] else (X[rows], Y[rows])
+        return ArraySource(X, Y, weights, rows), (X_val, Y_val), threshold
+
+    def _callbacks(self, user, diagnostics, verbose, target_loss, all_correct, patience, max_time, epochs):
+        callbacks = list(user) + ([ProgressBar()] if wants_progress_bar(verbose) else [])
+        if diagnostics:
+            # First, so the other callbacks' on_epoch_end already sees this epoch's diagnostics.
+            callbacks.insert(0, diagnostics if isinstance(diagnostics, Diagnostics) else Diagnostics())
+        if target_loss is not None:
+            callbacks.append(TargetLoss(target_loss))
+        if all_correct:
+            callbacks.append(AllCorrect(self.training_accuracy))
+        if patience is not None:
+            callbacks.append(Patience(patience, self.state.best))
+        if max_time is not None:
+            callbacks.append(TimeBudget(max_time))
+        callbacks.append(MaxEpochs(epochs))
+        return callbacks
+
+    def training_accuracy(self) -> float:
+        """Accuracy on every training row (a full pass in inference mode)."""
+        if self._fit_arrays is not None:
+            X, Y = self._fit_arrays
+            return evaluate_unchecked(self.net, X, Y, self.loss, "accuracy", threshold=self._threshold)[1]
+        hits = n = 0
+        for Xb, Yb, _ in source_chunks(self.source):
+            out = self.net.forward_unchecked(Xb, logits=self._logits)
+            hits += int(correct_rows(out, Yb, self.net.output_activation, self._logits, self._threshold).sum())
+            n += Xb.shape[0]
+        return hits / n
+
+    # -- driving --------------------------------------------------------------------------------
+    def step(self, batches: int = 1) -> float | None:
+        """Run up to ``batches`` updates (crossing epoch ends as needed); returns the last batch loss."""
+        batches = check_positive_int("batches", batches)
+        with self._guard():
+            for _ in range(batches):
+                if not self._advance():
+                    break
+        return self.last_loss
+
+    def step_on(self, X, Y, sample_weight=None) -> float:
+        """One update on the batch you give (one row: the seed's per-example rule); returns its loss.
+
+        Uses the run's loss, optimiser, L2, clipping and gradient hook; the epoch's position and the
+        history are left alone.
+        """
+        X = self.net.check_X(X)
+        Y = self.net.check_Y(Y, X.shape[0])
+        weights = check_sample_weight(sample_weight, X.shape[0])
+        with self._guard():
+            value, _ = self._update(X, Y, weights)
+        return value
+
+    def run_epoch(self) -> History:
+        """Finish the current epoch (or run the next one); returns the history."""
+        with self._guard():
+            if self._advance():
+                while self.state.epoch_open and self._advance():
+                    pass
+        return self.state.history
+
+    def run(self) -> History:
+        """Train until a stopping rule holds (what :func:`bprop.fit` does); Ctrl-C stops after the batch."""
+        with stop_on_signals(self.state.stop):
+            while not self.state.finished:
+                self.run_epoch()
+        return self.state.history
+
+    # -- the loop -------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        # Overflow is detected and reported as divergence, not as NumPy warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                yield
+            except _DivergedError as div:
+                self._diverged(div)
+
+    def _begin(self) -> None:
+        self._begun = True
+        history = self.state.history
+        self.state.started_at = time.perf_counter() - (history.time[-1] if history.time else 0.0)
+        if self.state.epoch_open:  # resumed inside an epoch: draw its order again from the saved state
+            self.state.shuffle_rng.bit_generator.state = self.state.epoch_rng_state
+            self._order = self.source.order(self.state.shuffle_rng if self.shuffle else None)
+        for cb in self.callbacks:
+            cb.on_train_begin(self.state)
+        if not self.state.epoch_open and self.state.epoch >= self.state.epochs:
+            self._finish("max_epochs")
+
+    def _advance(self) -> bool:
+        """One batch (opening or closing an epoch around it); False once training has finished."""
+        if not self._begun:
+            self._begin()
+        state = self.state
+        if state.finished:
+            return False
+        if not state.epoch_open:
+            self._open_epoch()
+        rows = self._order[state.cursor : state.cursor + self.batch_size]
+        state.cursor += rows.size
+        state.batch += 1
+        Xb, Yb, wb = self.source.take(rows)
+        value, hits = self._update(Xb, Yb, wb)
+        if not math.isfinite(value):
+            raise _DivergedError(state.epoch, f"the loss became {value} in batch {state.batch}")
+        batch_weight = float(wb.sum()) if wb is not None else Xb.shape[0]
+        sums = state.sums
+        sums[0] += value * batch_weight
+        sums[1] += batch_weight
+        sums[2] += hits
+        if self._batch_hooks:
+            state.logs["batch_loss"] = value
+            for cb in self._batch_hooks:
+                cb.on_batch_end(state)
+        if state.cursor >= self._order.size or state.stop_requested or state.end_epoch:
+            self._close_epoch()
+        return True
+
+    def _open_epoch(self) -> None:
+        state = self.state
+        state.epoch += 1
+        state.epoch_open, state.end_epoch, state.logs = True, False, {}
+        state.cursor, state.batch, state.sums = 0, 0, [0.0, 0.0, 0.0]
+        state.optimizer.learning_rate = state.schedule.rate(state.epoch - 1, state.base_rate)
+        for cb in self.callbacks:
+            cb.on_epoch_begin(state)
+        state.epoch_rng_state = state.shuffle_rng.bit_generator.state
+        self._order = self.source.order(state.shuffle_rng if self.shuffle else None)
+
+    def _update(self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
+        """Forward, backward, update on one batch: ``(loss, weighted count of correct rows)``."""
+        net, optimizer = self.net, self.state.optimizer
+        if self._plain_step:
+            value = net.train_step(X, Y, self.loss, optimizer, weights)
+        else:
+            value, grads = net.loss_and_gradients_unchecked(X, Y, self.loss, weights)
+        hits = 0.0
+        if self.metric and math.isfinite(value):
+            correct = correct_rows(net.layers[-1].output, Y, net.output_activation, self._logits, self._threshold)
+            hits = float(correct @ weights) if weights is not None else np.count_nonzero(correct)
+        if not self._plain_step and math.isfinite(value):
+            if self.gradient_hook is not None:
+                self.gradient_hook(grads)
+            _regularise(self._params, grads, self._is_weight, self.l2, self.clip_norm)
+            optimizer.step(self._params, grads)
+        self.state.steps += 1
+        self.last_loss = value
+        return value, hits
+
+    def _close_epoch(self) -> None:
+        state, history, params = self.state, self.state.history, self._params
+        if state.stop_requested in ("interrupted", "terminated"):
+            # The partial epoch is not recorded; its updates are kept only if they stayed finite.
+            if not all(np.isfinite(p).all() for p in params):
+                _copy_into(params, state.last_good)
+            state.epoch_open = False
+            self._finish(state.stop_requested)
+            return
+        if not all(np.isfinite(p).all() for p in params):
+            raise _DivergedError(state.epoch, "a weight became infinite or NaN")
+        _copy_into(state.last_good, params)
+        self._record(state.sums)
+        monitored = history.monitored()[-1]
+        state.schedule.observe(monitored)
+        if state.best.update(monitored, params):
+            history.best_epoch, history.best_value = state.epoch, monitored
+        state.epoch_open = False
+        for cb in self.callbacks:
+            cb.on_epoch_end(state)
+        if state.stop_requested:
+            self._finish(state.stop_requested)
+
+    def _record(self, sums: list[float]) -> None:
+        state, history = self.state, self.state.history
+        loss = sums[0] / sums[1] + _penalty(self._params, self._is_weight, self.l2)
+        history.loss.append(loss)
+        history.lr.append(state.optimizer.learning_rate)
+        history.time.append(time.perf_counter() - state.started_at)
+        state.logs.update(loss=loss, lr=state.optimizer.learning_rate)
+        if self.metric:
+            history.metric.append(sums[2] / sums[1])
+            state.logs[history.metric_name] = history.metric[-1]
+        if self.X_val is not None:
+            val_loss, val_metric = evaluate_unchecked(
+                self.net, self.X_val, self.Y_val, self.loss, self.metric, threshold=self._threshold
+            )
+            history.val_loss.append(val_loss)
+            state.logs["val_loss"] = val_loss
+            if self.metric:
+                history.val_metric.append(val_metric)
+                state.logs[f"val_{self.metric}"] = val_metric
+
+    def _diverged(self, div: _DivergedError) -> None:
+        _copy_into(self._params, self.state.last_good)
+        self.state.epoch_open = False
+        history = self.state.history
+        history.stop_message = (
+            f"training diverged in epoch {div.epoch}: {div.detail}; kept the weights of epoch {div.epoch - 1}. "
+            "Lower the learning rate (e.g. by 10x), standardise the inputs or set clip_norm."
+        )
+        warnings.warn(history.stop_message, DivergenceWarning, stacklevel=4)
+        self._finish("diverged")
+
+    def _finish(self, reason: str) -> None:
+        state = self.state
+        state.history.stop_reason, state.finished = reason, True
+        if state.best.put_back(self._params):
+            state.history.restored_best = True
+        for cb in self.callbacks:
+            cb.on_train_end(state)
+
+
+def _copy_into(targets: list[np.ndarray], sources: list[np.ndarray]) -> None:
+    for target, source in zip(targets, sources):
+        np.copyto(target, source)
+
+
+def _generators(seed) -> tuple[np.random.Generator, np.random.Generator]:
+    """The validation-split and shuffling generators, both from ``seed``."""
+    if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    split_rng, shuffle_rng = rng.spawn(2)
+    return split_rng, shuffle_rng
+
+
+def _resolve_metric(metric, loss: Loss) -> str | None:
+    metric = ("accuracy" if loss.fused_activation else None) if metric == "auto" else metric
+    if metric not in (None, "accuracy"):
+        raise ValueError(f"metric must be 'accuracy', None or 'auto', got {metric!r}")
+    return metric
+
+
+def _make_optimizer(optimizer, learning_rate) -> Optimizer:
+    if isinstance(optimizer, Optimizer):
+        if learning_rate is not None:
+            raise ValueError("learning_rate goes into the optimizer object; pass one or the other")
+        return optimizer
+    return get_optimizer(optimizer, **({} if learning_rate is None else {"learning_rate": learning_rate}))
+
+
+def _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data):
+    check_number("l2", l2, minimum=0)
+    check_number("min_delta", min_delta, minimum=0)
+    check_fraction("validation_split", validation_split)
+    if clip_norm is not None:
+        check_number("clip_norm", clip_norm, above=0)
+    if max_time is not None:
+        check_number("max_time", max_time, above=0)
+    if target_loss is not None:
+        check_number("target_loss", target_loss)
+    if patience is not None:
+        check_positive_int("patience", patience)
+    if validation_data is not None and validation_split:
+        raise ValueError("give validation_split or validation_data, not both")
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
+        raise ValueError("validation_data must be a pair (X_val, Y_val)")
+
+
+def _regularise(params, grads, weight_params, l2, clip_norm) -> None:
+    if l2:
+        for p, g, is_weight in zip(params, grads, weight_params):
+            if g is not None and is_weight:
+                g += l2 * p
+    if clip_norm is not None:
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads if g is not None))
+        if norm > clip_norm:
+            for g in grads:
+                if g is not None:
+                    g *= clip_norm / norm
+
+
+def _penalty(params, weight_params, l2) -> float:
+    if not l2:
+        return 0.0
+    return 0.5 * l2 * sum(float(np.vdot(p, p)) for p, w in zip(params, weight_params) if w)
