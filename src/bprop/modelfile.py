@@ -39,8 +39,8 @@ import numpy as np
 
 from .files import atomic_write_bytes
 from .nn.activations import get_activation
-from .nn.layers import Dense, Layer
-from .nn.network import Sequential
+from .nn.layers import Layer
+from .nn.network import Sequential, layer_from_config
 from .version import __version__
 
 __all__ = ["Model", "save", "load", "read_metadata", "FORMAT_VERSION", "UnverifiedMetadataWarning"]
@@ -439,20 +439,8 @@ def _layer_weights(tensors: dict[str, np.ndarray], index: int, config: dict, dty
 
 
 def _build_layer(config: dict, index: int, tensors: dict[str, np.ndarray], dtype: str) -> Layer:
-    if config["type"] == "Dense":
-        W, b = _layer_weights(tensors, index, config, dtype)
-        return Dense(
-            config["fan_in"],
-            config["fan_out"],
-            config["activation"],
-            dtype=dtype,
-            init=W,
-            bias_init=b,
-            frozen=config["frozen"],
-        )
-    from .nn.dropout import Dropout
-
-    return Dropout(config["rate"], dtype=dtype)
+    params = _layer_weights(tensors, index, config, dtype) if config["type"] == "Dense" else []
+    return layer_from_config(config, params, dtype)
 
 
 def _network(architecture: dict, tensors: dict[str, np.ndarray], where: str) -> Sequential:

@@ -157,7 +157,7 @@ def network_from_spec(spec: dict) -> tuple[Sequential, np.ndarray, np.ndarray, f
 
 def _unit_names(net: Sequential) -> list[list[str]]:
     """Names of the units feeding each Dense layer and of its outputs: [inputs, layer 1, …]."""
-    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    dense = [layer for layer in net.layers if "W" in layer.param_names]
     names = [[f"i{j + 1}" for j in range(dense[0].fan_in)]]
     hidden = len(dense) - 1
     for k, layer in enumerate(dense):
@@ -185,7 +185,7 @@ def _named_parameters(net: Sequential, values: list[np.ndarray | None], weights_
     """Flatten arrays parallel to ``net.parameters()`` into the article's names."""
     named: dict[str, float] = {}
     first = 1
-    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    dense = [layer for layer in net.layers if "W" in layer.param_names]
     for k, layer in enumerate(dense):
         index = 2 * k
         W, b = values[index], values[index + 1]
@@ -218,8 +218,8 @@ def explain_step(
     loss_fn = get_loss(loss)
     if X.shape[0] != 1:
         raise ValueError(f"explain shows one example at a time; got {X.shape[0]} inputs")
-    if any(not isinstance(layer, Dense) for layer in net.layers):
-        raise ValueError("explain supports networks of Dense layers only")
+    if any(not layer.param_names for layer in net.layers):
+        raise ValueError("explain shows networks whose every layer has weights (no dropout); remove the dropout")
     units = _unit_names(net)
     report: dict[str, Any] = {
         "inputs": dict(zip(units[0], X[0].tolist())),

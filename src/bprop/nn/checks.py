@@ -35,11 +35,11 @@ def check_number(
     if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and number < minimum:
-        raise ValueError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")
     if above is not None and number <= above:
-        raise ValueError(f"{name} must be a number > {above:g}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number > {above:g}, got {value!r}")
     if maximum is not None and number > maximum:
-        raise ValueError(f"{name} must be a number <= {maximum:g}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number <= {maximum:g}, got {value!r}")
     return number
 
 

@@ -47,6 +47,10 @@ class Dropout(Layer):
         new.rng.bit_generator.state = self.rng.bit_generator.state
         return new
 
+    @classmethod
+    def from_config(cls, config: dict, params: list[np.ndarray], dtype) -> Dropout:
+        return cls(config["rate"], dtype=dtype)
+
     def describe(self) -> str:
         return f"dropout {self.rate:g}"
 

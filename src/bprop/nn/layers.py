@@ -75,6 +75,17 @@ class Layer:
         """A copy computing in ``dtype``."""
         raise NotImplementedError
 
+    def adopt(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Move the parameters and gradient buffers into the given arrays (same shapes and dtype, e.g.
+        views of one network-wide buffer), values kept. A layer without parameters has nothing to move."""
+        if self.param_names:
+            raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict, params: list[np.ndarray], dtype) -> Layer:
+        """The layer ``config()`` describes, with ``params`` (parallel to ``param_names``) as its values."""
+        raise NotImplementedError
+
 
 def _buffer(current: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Reuse ``current`` when it has the right shape, so steps of one batch size allocate nothing."""
@@ -198,6 +209,14 @@ class Dense(Layer):
     def parameters(self) -> list[np.ndarray]:
         return [self._W, self._b]
 
+    def adopt(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        W, b = params
+        dW, db = grads
+        np.copyto(W, self._W)
+        np.copyto(b, self._b)
+        self._W, self._b, self.dW, self.db = W, b, dW, db
+        self._calls = BoundCalls()  # the bound calls have the old buffers' addresses baked in
+
     def gradients(self) -> list[np.ndarray | None]:
         return [None if "W" in self.frozen else self.dW, None if "b" in self.frozen else self.db]
 
@@ -312,6 +331,12 @@ class Dense(Layer):
         new = Dense(self.fan_in, self.fan_out, self.activation, dtype=dtype, init=self._W, bias_init=self._b)
         new.freeze(*self.frozen)
         return new
+
+    @classmethod
+    def from_config(cls, config: dict, params: list[np.ndarray], dtype) -> Dense:
+        W, b = params
+        activation, frozen = config["activation"], config.get("frozen", ())
+        return cls(config["fan_in"], config["fan_out"], activation, dtype=dtype, init=W, bias_init=b, frozen=frozen)
 
     def config(self) -> dict:
         return {

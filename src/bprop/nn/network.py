@@ -51,6 +51,7 @@ class Sequential:
         self.dtype: np.dtype = sized[0].dtype
         self.n_inputs: int = sized[0].n_inputs
         self.n_outputs: int = sized[-1].n_outputs
+        self._flat: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def fuses_descent(self) -> bool:
@@ -76,6 +77,32 @@ class Sequential:
                 k += 1
             names += [f"{name}{k}" for name in layer.param_names]
         return names
+
+    def flatten(self) -> tuple[np.ndarray, np.ndarray]:
+        """Put every parameter in one contiguous array and every gradient buffer in another, the layers
+        keeping views of them; returns ``(parameters, gradients)``, 1-D, in ``parameters()`` order.
+
+        Values and results are unchanged; what one buffer allows is a single all-reduce of every gradient
+        or one optimiser pass over all parameters. Calling it again returns the same buffers. A frozen
+        parameter keeps a (unused) slot in the gradient buffer, so the two stay parallel.
+        """
+        if self._flat is not None and all(_is_view(p, self._flat[0]) for p in self.parameters()):
+            return self._flat
+        sizes = [p.size for p in self.parameters()]
+        flat_params = np.empty(sum(sizes), dtype=self.dtype)
+        flat_grads = np.zeros(sum(sizes), dtype=self.dtype)
+        begin = 0
+        for layer in self.layers:
+            shapes = [p.shape for p in layer.parameters()]
+            views = []
+            for shape in shapes:
+                end = begin + int(np.prod(shape))
+                views.append((flat_params[begin:end].reshape(shape), flat_grads[begin:end].reshape(shape)))
+                begin = end
+            if views:
+                layer.adopt([v[0] for v in views], [v[1] for v in views])
+        self._flat = (flat_params, flat_grads)
+        return self._flat
 
     def n_parameters(self) -> int:
         return int(sum(p.size for p in self.parameters()))
@@ -229,6 +256,22 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n])"
+
+
+def _is_view(array: np.ndarray, buffer: np.ndarray) -> bool:
+    return array.base is buffer or (array.base is not None and array.base.base is buffer)
+
+
+#: Layer classes by the ``type`` their ``config()`` gives, for rebuilding networks from model files.
+LAYER_TYPES: dict[str, type[Layer]] = {"Dense": Dense, "Dropout": Dropout}
+
+
+def layer_from_config(config: dict, params: list[np.ndarray], dtype) -> Layer:
+    """The layer a ``config()`` describes (see :data:`LAYER_TYPES`), holding ``params``."""
+    kind = config.get("type")
+    if kind not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {kind!r}; this bprop knows {sorted(LAYER_TYPES)}")
+    return LAYER_TYPES[kind].from_config(config, params, dtype)
 
 
 def mlp(
