@@ -39,12 +39,15 @@ def _split_arrays(snapshot: dict) -> tuple[dict[str, np.ndarray], dict]:
         tensors[f"params.{i}"] = p
     for i, p in enumerate(snapshot["best"] or []):
         tensors[f"best.{i}"] = p
+    for i, p in enumerate(snapshot.get("last_good") or []):
+        tensors[f"last_good.{i}"] = p
     optimizer = dict(snapshot["optimizer"])
     for i, slot in optimizer.pop("state").items():
         for key, value in slot.items():
             tensors[f"optimizer.{i}.{key}"] = value
-    rest = {k: v for k, v in snapshot.items() if k not in ("params", "best", "optimizer")}
+    rest = {k: v for k, v in snapshot.items() if k not in ("params", "best", "last_good", "optimizer")}
     rest.update(optimizer=optimizer, n_params=len(snapshot["params"]), has_best=snapshot["best"] is not None)
+    rest.update(has_last_good=snapshot.get("last_good") is not None)
     return {k: np.ascontiguousarray(v) for k, v in tensors.items()}, rest
 
 
@@ -97,11 +100,12 @@ def load_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict | None]:
         detail = str(exc) if isinstance(exc, _RefusedError) else "corrupted or truncated"
         raise ValueError(f"{str(path)!r} is not a readable bprop checkpoint ({detail})") from None
     state = dict(document["state"])
-    n_params = state.pop("n_params")
+    n_params, has_best, has_last_good = state.pop("n_params"), state.pop("has_best"), state.pop("has_last_good", False)
     snapshot = {
         **state,
         "params": [tensors[f"params.{i}"] for i in range(n_params)],
-        "best": [tensors[f"best.{i}"] for i in range(n_params)] if state.pop("has_best") else None,
+        "best": [tensors[f"best.{i}"] for i in range(n_params)] if has_best else None,
+        "last_good": [tensors[f"last_good.{i}"] for i in range(n_params)] if has_last_good else None,
     }
     buffers: dict[int, dict[str, np.ndarray]] = {}
     for key, value in tensors.items():

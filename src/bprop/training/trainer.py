@@ -87,6 +87,9 @@ class TrainerState(TrainingState):
             "wait": self.best.wait,
             "steps": self.steps,
             "in_epoch": self._open_epoch() if self.epoch_open else None,
+            # Inside an epoch the weights of the last finished one differ from the current ones: a
+            # divergence after resuming must go back to them, as the uninterrupted run would.
+            "last_good": [p.copy() for p in self.last_good] if self.epoch_open else None,
         }
 
     def _open_epoch(self) -> dict:
@@ -97,7 +100,7 @@ class TrainerState(TrainingState):
         params = self.net.parameters()
         for p, saved in zip(params, snapshot["params"], strict=True):
             np.copyto(p, saved)
-        for keep, p in zip(self.last_good, params):
+        for keep, p in zip(self.last_good, snapshot.get("last_good") or params):
             np.copyto(keep, p)
         self.optimizer.load_state_dict(snapshot["optimizer"])
         self.base_rate = snapshot["base_rate"]
@@ -170,7 +173,7 @@ class Trainer:
         split_rng, shuffle_rng = _generators(seed)
         self.metric = _resolve_metric(metric, self.loss)
         self.source, (self.X_val, self.Y_val), self._threshold = self._data(
-            X, Y, source, sample_weight, validation_split, validation_data, split_rng
+            X, Y, source, sample_weight, validation_split, validation_data, split_rng, stop_when_all_correct
         )
         monitor = "val_loss" if self.X_val is not None else "loss"
         best = BestWeights(min_delta, restore_best_weights)
@@ -195,7 +198,7 @@ class Trainer:
             self.state.restore(resume)
 
     # -- set-up ---------------------------------------------------------------------------------
-    def _data(self, X, Y, source, sample_weight, validation_split, validation_data, split_rng):
+    def _data(self, X, Y, source, sample_weight, validation_split, validation_data, split_rng, all_correct):
         """The batch source, the validation arrays (or Nones) and the classification threshold."""
         net = self.net
         X_val = Y_val = None
@@ -206,7 +209,9 @@ class Trainer:
             if X is not None or Y is not None or sample_weight is not None or validation_split:
                 raise ValueError("give X, Y (with sample_weight, validation_split) or a source, not both")
             self._fit_arrays = None
-            return source, (X_val, Y_val), 0.5
+            # Only accuracy needs the threshold: a pass over the source's targets is spent only then.
+            needed = (self.metric or all_correct) and net.output_activation != "softmax"
+            return source, (X_val, Y_val), _source_threshold(source) if needed else 0.5
         X = net.check_X(X)
         Y = net.check_Y(Y, X.shape[0])
         weights = check_sample_weight(sample_weight, X.shape[0])
@@ -440,6 +445,15 @@ class Trainer:
 def _copy_into(targets: list[np.ndarray], sources: list[np.ndarray]) -> None:
     for target, source in zip(targets, sources):
         np.copyto(target, source)
+
+
+def _source_threshold(source) -> float:
+    """The decision threshold arrays would get (the midpoint of the target range), from one pass over
+    the source's targets."""
+    low, high = math.inf, -math.inf
+    for _, Yb, _ in source_chunks(source):
+        low, high = min(low, float(Yb.min())), max(high, float(Yb.max()))
+    return (low + high) / 2
 
 
 def _generators(seed) -> tuple[np.random.Generator, np.random.Generator]:
