@@ -47,7 +47,8 @@ def assert_one_error(code: int, out: str, err: str, *fragments: str, alone: bool
     lines = err.splitlines()
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, err
-    assert "Traceback" not in err and "Traceback" not in out, err
+    assert "Traceback" not in err, err
+    assert "Traceback" not in out, err
     if alone:
         assert lines == errors, err
     # Nothing else on stderr but one-line notices/warnings: no source lines, no stack frames.

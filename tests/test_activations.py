@@ -18,7 +18,28 @@ def test_extreme_inputs_stay_finite_and_silent(name, dtype, magnitude):
     assert out.dtype == dtype
     assert np.isfinite(out).all()
     dz = act.backward(out, np.ones_like(out))
-    assert dz.dtype == dtype and np.isfinite(dz).all()
+    assert dz.dtype == dtype
+    assert np.isfinite(dz).all()
+
+
+def extreme_values(dtype):
+    tiny = np.finfo(dtype).smallest_subnormal
+    return np.array([[-1e30, -1e4, -tiny, 0.0, tiny, 1e4, 1e30]], dtype=dtype)
+
+
+@pytest.mark.parametrize("name", sorted(set(ACTIVATIONS) - {"linear"}))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_subnormal_and_huge_inputs_keep_values_and_derivatives_finite(name, dtype):
+    act = get_activation(name)
+    z = extreme_values(dtype)
+    out = act.forward(z.copy())
+    assert out.dtype == dtype
+    assert np.isfinite(out).all()
+    grad = act.backward(out, np.ones_like(out))
+    assert grad.dtype == dtype
+    assert np.isfinite(grad).all()
+    if act.elementwise:
+        assert np.isfinite(act.derivative(out)).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -26,7 +47,9 @@ def test_sigmoid_limits_and_symmetry(dtype):
     act = get_activation("sigmoid")
     z = np.array([[-1e4, -30.0, 0.0, 30.0, 1e4]], dtype=dtype)
     out = act.forward(z)
-    assert out[0, 0] == 0 and out[0, -1] == 1 and out[0, 2] == 0.5
+    assert out[0, 0] == 0
+    assert out[0, -1] == 1
+    assert out[0, 2] == 0.5
     np.testing.assert_allclose(out + act.forward(-z), 1, rtol=1e-6)
     # The negative branch keeps relative precision where 1 - σ(30) would round to 0.
     assert out[0, 1] == pytest.approx(np.exp(-30.0), rel=1e-6)

@@ -47,10 +47,12 @@ def test_resume_from_disk_is_bit_identical(tmp_path, dtype, optimizer, rng):
 
     run(callbacks=[Checkpoint(tmp_path, extra={"note": "hi"}), StopAfter()])
     snapshot, extra = load_checkpoint(tmp_path)
-    assert extra == {"note": "hi"} and snapshot["epoch"] == 3
+    assert extra == {"note": "hi"}
+    assert snapshot["epoch"] == 3
     resumed, history = run(resume=snapshot)
     assert [p.tobytes() for p in resumed.parameters()] == [p.tobytes() for p in full.parameters()]
-    assert history.loss == full_history.loss and history.val_loss == full_history.val_loss
+    assert history.loss == full_history.loss
+    assert history.val_loss == full_history.val_loss
 
 
 def test_checkpoint_every_and_atomic_overwrite(tmp_path, rng):
@@ -110,7 +112,8 @@ def test_a_run_stopped_in_its_first_epoch_resumes_from_the_start(tmp_path, rng):
 
     cut = make()
     history = bprop.fit(cut, X, Y, callbacks=[Checkpoint(tmp_path), InterruptEarly()], **options)
-    assert history.stop_reason == "interrupted" and history.epochs == 0
+    assert history.stop_reason == "interrupted"
+    assert history.epochs == 0
     snapshot, _ = load_checkpoint(tmp_path)
     assert snapshot["epoch"] == 0
     resumed = make()

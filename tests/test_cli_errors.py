@@ -287,10 +287,12 @@ def test_usage_errors_are_one_line(work, capsys, argv, fragments):
 def test_help_and_version_exit_cleanly(capsys):
     with pytest.raises(SystemExit) as done:
         run(capsys, "--version")
-    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"bprop {bprop.__version__}"
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"bprop {bprop.__version__}"
     with pytest.raises(SystemExit) as done:
         run(capsys, "train", "--help")
-    assert done.value.code == 0 and "--val-split" in capsys.readouterr().out
+    assert done.value.code == 0
+    assert "--val-split" in capsys.readouterr().out
 
 
 # -- model files --------------------------------------------------------------------------------------
@@ -365,7 +367,8 @@ def test_model_without_preprocessing(work, capsys):
     bprop.save(bprop.mlp([5, 2], seed=0), work / "bare.safetensors")
     check(capsys, work, ["predict", "bare.safetensors", "pets.csv"], "no stored preprocessing", "bprop train")
     code, out, err = run(capsys, "info", "bare.safetensors")  # info still describes it
-    assert code == 0 and "Dense(5, 2" in out
+    assert code == 0
+    assert "Dense(5, 2" in out
 
 
 # -- predict / evaluate: data that does not fit the model ----------------------------------------------
@@ -374,7 +377,8 @@ def test_model_without_preprocessing(work, capsys):
 def test_predict_missing_feature_column_is_named(work, capsys):
     (work / "rows.csv").write_text("x1,colour\n0.5,red\n")
     message = check(capsys, work, ["predict", "good.safetensors", "rows.csv", "--out", "preds.csv"], "['x2']")
-    assert "missing feature column" in message and "trained on columns ['x1', 'x2', 'colour']" in message
+    assert "missing feature column" in message
+    assert "trained on columns ['x1', 'x2', 'colour']" in message
     assert (work / "preds.csv").read_bytes() == PRECIOUS
 
 
@@ -416,6 +420,39 @@ def test_errors_from_a_real_process(work):
         (["predict", "good.safetensors", "missing.csv"], "not found"),
     ):
         done = run_process(*argv, cwd=work)
-        assert done.returncode == 2 and done.stdout == ""
-        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and fragment in done.stderr
+        assert done.returncode == 2
+        assert done.stdout == ""
+        assert done.stderr.count("\n") == 1
+        assert done.stderr.startswith("error: ")
+        assert fragment in done.stderr
     assert snapshot(work) == before
+
+
+# -- outputs that cannot be written, damaged preprocessing metadata ----------------------------------
+def test_unwritable_output_is_one_error_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "train", "--quiet", "--epochs", "1", "--out", "/proc/model.safetensors")
+    assert code == 2
+    assert err.startswith("error: cannot write '/proc/model.safetensors'")
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "train", "--quiet", "--epochs", "1", "--checkpoint", "/proc/ck")
+    assert code == 2
+    assert err.startswith("error: cannot create the checkpoint folder")
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_damaged_preprocessing_metadata_is_one_error_line(tmp_path, capsys):
+    model = tmp_path / "m.safetensors"
+    code, _, err = run(capsys, "train", "--quiet", "--epochs", "1", "--layers", "4", "--out", model)
+    assert code == 0, err
+    loaded = bprop.modelfile.load(model)
+    loaded.preprocessing["features"]["columns"] = 5
+    bprop.modelfile.save(loaded, model)
+    for command in ("info", "predict"):
+        argv = [command, model] + ([tmp_path / "x.csv"] if command == "predict" else [])
+        (tmp_path / "x.csv").write_text("a\n1\n")
+        code, _, err = run(capsys, *argv)
+        assert code == 2, (command, err)
+        assert err.count("\n") == 1, (command, err)
+        assert err.startswith("error: "), (command, err)

@@ -38,8 +38,10 @@ def test_evaluate_classification_json(pets, tmp_path, capsys):
     assert code == 0
     report = json.loads(out)
     assert set(report) == {"task", "n_samples", "accuracy", "log_loss"}
-    assert report["task"] == "classification" and report["n_samples"] == 40
-    assert err.startswith("notice: imputed ") and len(err.splitlines()) == 1
+    assert report["task"] == "classification"
+    assert report["n_samples"] == 40
+    assert err.startswith("notice: imputed ")
+    assert len(err.splitlines()) == 1
     # The accuracy is the share of predict's labels that are right; the log loss is the mean cross-entropy.
     code, predictions, _ = run(capsys, "predict", model, data, "--proba")
     assert code == 0
@@ -63,10 +65,12 @@ def test_evaluate_and_predict_regression(house, tmp_path, capsys):
     model, _ = house
     data = write_csv(tmp_path / "new.csv", regression_table(30, seed=5))
     code, out, err = run(capsys, "evaluate", model, data, "--json")
-    assert code == 0 and err == ""
+    assert code == 0
+    assert err == ""
     report = json.loads(out)
     assert set(report) == {"task", "n_samples", "mse", "mae", "r2"}
-    assert report["task"] == "regression" and report["n_samples"] == 30
+    assert report["task"] == "regression"
+    assert report["n_samples"] == 30
     code, out, _ = run(capsys, "predict", model, data)
     predicted = pd.read_csv(io.StringIO(out))["price"].to_numpy()
     truth = pd.read_csv(data)["price"].to_numpy()
@@ -75,7 +79,8 @@ def test_evaluate_and_predict_regression(house, tmp_path, capsys):
     r2 = 1 - ((predicted - truth) ** 2).sum() / ((truth - truth.mean()) ** 2).sum()
     assert report["r2"] == pytest.approx(float(r2), rel=1e-6)
     code, _, err = run(capsys, "predict", model, data, "--proba")
-    assert code == 2 and err.startswith("error: --proba needs a classification model")
+    assert code == 2
+    assert err.startswith("error: --proba needs a classification model")
 
 
 def test_predict_writes_original_labels_to_stdout_or_file(pets, tmp_path, capsys):
@@ -87,12 +92,14 @@ def test_predict_writes_original_labels_to_stdout_or_file(pets, tmp_path, capsys
     code, out, err = run(capsys, "predict", model, data)
     assert code == 0
     frame = pd.read_csv(io.StringIO(out))
-    assert list(frame.columns) == ["kind"] and len(frame) == 12
+    assert list(frame.columns) == ["kind"]
+    assert len(frame) == 12
     assert set(frame["kind"]) <= {"cat", "dog"}
 
     target = tmp_path / "preds.csv"
     code, out2, err = run(capsys, "predict", model, data, "--out", target, "--proba")
-    assert code == 0 and out2 == ""
+    assert code == 0
+    assert out2 == ""
     assert err.splitlines()[-1] == f"12 predictions written to {target}"
     written = pd.read_csv(target)
     assert list(written.columns) == ["kind", "proba_cat", "proba_dog"]
@@ -150,15 +157,19 @@ def test_round_trip_train_save_load_predict(tmp_path, monkeypatch, capsys):
 def test_info_shows_architecture_preprocessing_summary_and_version(pets, capsys):
     model, _ = pets
     code, out, err = run(capsys, "info", model)
-    assert code == 0 and err == ""
+    assert code == 0
+    assert err == ""
     stored = bprop.load(model)
     summary = stored.training["summary"]
     assert f"format version {bprop.modelfile.FORMAT_VERSION}, written by bprop {bprop.__version__}" in out
     assert f"network: {stored.net.n_parameters():,} parameters, float32" in out
-    assert "Dense(5, 8" in out and "Dense(8, 2" in out
+    assert "Dense(5, 8" in out
+    assert "Dense(8, 2" in out
     assert "target: 'kind', classification, classes ['cat', 'dog']" in out
     assert "features: 3 columns → 5 inputs" in out
-    assert "training settings: " in out and "layers=[8]" in out and "epochs=30" in out
+    assert "training settings: " in out
+    assert "layers=[8]" in out
+    assert "epochs=30" in out
     assert f"training: {summary['epochs']} epochs, stopped by {summary['stop_reason']}" in out
     assert f"accuracy {summary['scores']['test']['accuracy']:.4f}" in out
 
@@ -168,7 +179,8 @@ def test_gradcheck_of_a_model_on_its_data(pets, capsys):
     code, out, err = run(capsys, "gradcheck", model, data, "--rows", "8")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("layer 1: max relative error ") and lines[1].startswith("layer 2: max relative error ")
+    assert lines[0].startswith("layer 1: max relative error ")
+    assert lines[1].startswith("layer 2: max relative error ")
     assert lines[-1].startswith("gradient check passed")
     for line in lines[:2]:
         assert float(line.rsplit(" ", 1)[1]) < 1e-4
@@ -178,13 +190,15 @@ def test_predict_and_info_in_real_processes(pets, tmp_path):
     model, data = pets
     done = run_process("predict", model, data, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "kind" and len(done.stdout.splitlines()) == 61
+    assert done.stdout.splitlines()[0] == "kind"
+    assert len(done.stdout.splitlines()) == 61
     done = run_process("info", model, cwd=tmp_path)
-    assert done.returncode == 0 and "format version" in done.stdout
+    assert done.returncode == 0
+    assert "format version" in done.stdout
     assert list(tmp_path.iterdir()) == []
 
 
-# -- issue 12: new files read with the training types, empty batch columns, damaged archives --------
+# -- new files read with the training types, empty batch columns, damaged archives ---------------------
 
 
 def _codes_csv(n: int = 80) -> str:
@@ -202,7 +216,8 @@ def test_codes_are_read_as_codes_by_evaluate_and_predict(tmp_path, capsys):
     new = write_csv(tmp_path / "new.csv", numeric_looking)
     with_text_code = write_csv(tmp_path / "mixed.csv", numeric_looking + "A13,1,no\n")
     code, out, err = run(capsys, "evaluate", model, new, "--json")
-    assert code == 0 and "unseen" not in err, err
+    assert code == 0, err
+    assert "unseen" not in err, err
     assert json.loads(out)["accuracy"] == 1.0
     _, alone, err = run(capsys, "predict", model, new)
     _, among_text, _ = run(capsys, "predict", model, with_text_code)
@@ -215,7 +230,8 @@ def test_predict_imputes_a_column_empty_in_the_batch_and_ignores_an_empty_extra_
     batch = write_csv(tmp_path / "one.csv", "x1,x2,colour,spare\n0.5,,red,\n")
     code, out, err = run(capsys, "predict", model, batch)
     assert code == 0, err
-    assert out.splitlines()[0] == "kind" and out.splitlines()[1] in ("cat", "dog")
+    assert out.splitlines()[0] == "kind"
+    assert out.splitlines()[1] in ("cat", "dog")
     assert "notice: imputed 1 missing value(s) (median / most frequent) in: x2 (1)" in err
     assert "notice: ignored 1 column(s) not used by the model: ['spare']" in err
     filled = write_csv(tmp_path / "filled.csv", f"x1,x2,colour\n0.5,{_x2_median(model)!r},red\n")
@@ -269,3 +285,30 @@ def test_predict_refuses_an_output_that_is_an_input(tmp_path, capsys):
     code, out, err = run(capsys, "predict", renamed, data, "--out", renamed)
     assert_one_error(code, out, err, "same file as MODEL")
     assert snapshot(tmp_path) == before
+
+
+def test_evaluate_json_stays_strict_when_r2_is_undefined(tmp_path, capsys):
+    rows = "\n".join(f"{i},{2 * i + 1}" for i in range(30))
+    (tmp_path / "train.csv").write_text("x,y\n" + rows + "\n")
+    model = tmp_path / "m.safetensors"
+    code, _, err = run(
+        capsys,
+        "train",
+        tmp_path / "train.csv",
+        "--task",
+        "regression",
+        "--quiet",
+        "--epochs",
+        "2",
+        "--layers",
+        "4",
+        "--out",
+        model,
+    )
+    assert code == 0, err
+    (tmp_path / "one.csv").write_text("x,y\n3,7\n")
+    code, out, err = run(capsys, "evaluate", model, tmp_path / "one.csv", "--json")
+    assert code == 0, err
+    result = json.loads(out)  # strict JSON: no NaN token
+    assert result["r2"] is None
+    assert result["n_samples"] == 1

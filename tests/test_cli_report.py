@@ -17,12 +17,15 @@ def test_report_of_the_bundled_digits_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "train", "--quiet", "--report", "report.html", "--epochs", "15")
     assert code == 0, err
-    assert "report written to report.html" in out and re.search(r"^findings", out, re.M)
+    assert "report written to report.html" in out
+    assert re.search(r"^findings", out, re.M)
     html = (tmp_path / "report.html").read_text()
     assert section_ids(html) == SECTIONS  # no decision boundary: 64 features
-    assert "http://" not in html and "https://" not in html  # self-contained
+    assert "http://" not in html
+    assert "https://" not in html  # self-contained
     assert html.count("data:image/png;base64,") >= 4
-    assert "Confusion matrix" in html and "bundled UCI digits" in html
+    assert "Confusion matrix" in html
+    assert "bundled UCI digits" in html
 
 
 def test_report_of_two_moons_has_a_decision_boundary(tmp_path, capsys):
@@ -48,7 +51,8 @@ def test_report_of_two_moons_has_a_decision_boundary(tmp_path, capsys):
     assert code == 0, err
     html = (tmp_path / "moons.html").read_text()
     assert section_ids(html) == [*SECTIONS, "boundary"]
-    assert "top" in html and "bottom" in html
+    assert "top" in html
+    assert "bottom" in html
 
 
 def test_findings_name_the_problem_in_train_and_info(tmp_path, capsys):
@@ -66,7 +70,8 @@ def test_findings_name_the_problem_in_train_and_info(tmp_path, capsys):
     pattern = r"findings:\n  - layer 1: \d+ % of ReLU units dead since epoch \d+ — lower the learning rate"
     assert re.search(pattern, out)
     code, info, _ = run(capsys, "info", model)
-    assert code == 0 and "findings:\n  - " in info
+    assert code == 0
+    assert "findings:\n  - " in info
     assert out[out.index("findings:") :].split("\n")[1] in info
 
 
@@ -78,7 +83,8 @@ def test_divergence_in_the_first_epoch_writes_nothing(tmp_path, capsys):
     argv = ["train", tmp_path / "lin.csv", "--quiet", "--optimizer", "sgd", "--lr", "5", "--layers", "32"]
     code, out, err = run(capsys, *argv, "--out", tmp_path / "m.safetensors")
     assert code == 2
-    assert err.count("\n") == 1 and err.startswith("error: training diverged in epoch 1")
+    assert err.count("\n") == 1
+    assert err.startswith("error: training diverged in epoch 1")
     assert "no model was written; lower --lr" in err
     assert not (tmp_path / "m.safetensors").exists()
 
@@ -99,6 +105,7 @@ def test_report_evaluates_only_the_held_out_test_rows(tmp_path, monkeypatch, cap
     code, out, err = run(capsys, "train", "--quiet", "--report", "report.html", "--epochs", "2", "--layers", "8")
     assert code == 0, err
     test_rows = bprop.load(tmp_path / "model.safetensors").training["summary"]["rows"]["test"]
-    assert 0 < test_rows < 400 and shown == [test_rows]  # not the 1,797 rows, training rows included
+    assert 0 < test_rows < 400
+    assert shown == [test_rows]  # not the 1,797 rows, training rows included
     html = (tmp_path / "report.html").read_text()
     assert f"Confusion matrix on the test rows, held out from training ({test_rows} rows)." in html

@@ -36,7 +36,8 @@ def _sgd_steps(spec, steps):
 
 def test_explain_json_matches_the_reference(worked_example, capsys):
     code, out, err = run(capsys, "explain", "--json")
-    assert code == 0 and err == ""
+    assert code == 0
+    assert err == ""
     report = json.loads(out)
     for section in SECTIONS:
         assert set(report[section]) == set(worked_example[section]), section
@@ -52,7 +53,8 @@ def test_explain_steps_adds_the_state_after_n_real_steps(worked_example, capsys,
     assert code == 0
     report = json.loads(out)
     after = report["after_steps"]
-    assert set(after) == {"steps", "E_total", "out_o1", "out_o2"} and after["steps"] == int(steps)
+    assert set(after) == {"steps", "E_total", "out_o1", "out_o2"}
+    assert after["steps"] == int(steps)
     E_total, outputs = _sgd_steps(ARTICLE_SPEC, int(steps))
     assert after["E_total"] == pytest.approx(E_total, abs=1e-12)
     assert [after["out_o1"], after["out_o2"]] == pytest.approx(outputs.tolist(), abs=1e-12)
@@ -66,7 +68,8 @@ def test_explain_steps_adds_the_state_after_n_real_steps(worked_example, capsys,
 
 def test_explain_text_reads_like_the_article(worked_example, capsys):
     code, out, err = run(capsys, "explain", "--steps", "3")
-    assert code == 0 and err == ""
+    assert code == 0
+    assert err == ""
     for label in ("The forward pass", "net_h1", "out_h1", "net_o2", "out_o2", "E_o1", "E_total"):
         assert label in out, label
     for label in ("∂E/∂w5", "∂E_total/∂w5", "∂E_total/∂out_o1", "∂out_o1/∂net_o1", "∂net_o1/∂w5"):
@@ -94,13 +97,17 @@ def test_explain_custom_spec_names_outputs_by_index(tmp_path, capsys):
     # The forward values are those of the real network: out_h1 = tanh(0.5·0.1 − 1.0·0.4 + 0.01).
     assert report["forward"]["out_h1"] == pytest.approx(np.tanh(0.05 - 0.4 + 0.01), abs=1e-15)
     # Every weight and bias of the 2-3-1 net has a gradient and an update; 9 weights, 4 biases.
-    assert len(report["gradients"]) == 13 and len(report["updated"]) == 13
+    assert len(report["gradients"]) == 13
+    assert len(report["updated"]) == 13
     net, X, Y, lr, loss = network_from_spec(SMALL_SPEC)
     _, grads = net.loss_and_gradients(X, Y, loss)
     assert report["gradients"]["w1"] == pytest.approx(grads[0][0, 0], abs=1e-15)
     assert report["gradients"]["b2_1"] == pytest.approx(grads[3][0], abs=1e-15)
     code, text, _ = run(capsys, "explain", "--spec", spec)
-    assert code == 0 and "∂E/∂w7" in text and "out_o1" in text and "out_o2" not in text
+    assert code == 0
+    assert "∂E/∂w7" in text
+    assert "out_o1" in text
+    assert "out_o2" not in text
 
 
 def test_explain_plot_writes_an_image(tmp_path, capsys):
@@ -110,7 +117,8 @@ def test_explain_plot_writes_an_image(tmp_path, capsys):
     assert out.rstrip().endswith(f"diagram written to {target}")
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out, _ = run(capsys, "explain", "--json", "--plot", tmp_path / "net.svg")
-    assert code == 0 and json.loads(out)["forward"]  # the JSON stays pure
+    assert code == 0
+    assert json.loads(out)["forward"]  # the JSON stays pure
     assert (tmp_path / "net.svg").read_text().lstrip().startswith("<?xml")
 
 
@@ -157,7 +165,8 @@ def test_teach_commands_bad_input(tmp_path, monkeypatch, capsys, argv, fragments
 
 def test_explain_in_a_real_process(worked_example, tmp_path):
     done = run_process("explain", "--json", cwd=tmp_path)
-    assert done.returncode == 0 and done.stderr == ""
+    assert done.returncode == 0
+    assert done.stderr == ""
     assert json.loads(done.stdout)["gradients"]["w1"] == pytest.approx(worked_example["gradients"]["w1"], abs=1e-9)
 
 
@@ -168,10 +177,11 @@ def test_the_help_example_spec_runs(tmp_path, capsys):
     spec.write_text(SPEC_EXAMPLE.split("\n", 1)[1])
     assert json.loads(spec.read_text()) == {**SMALL_SPEC, "frozen": [[], []]}
     code, out, err = run(capsys, "explain", "--spec", spec)
-    assert code == 0 and "∂E/∂w7" in out, err
+    assert code == 0, err
+    assert "∂E/∂w7" in out, err
 
 
-# -- issue 12: hostile specs, strict JSON, ReLU kinks ---------------------------------------------
+# -- hostile specs, strict JSON, ReLU kinks ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("command", ["explain", "gradcheck"])
@@ -238,9 +248,12 @@ def test_explain_json_is_strict_when_numbers_overflow(tmp_path, capsys):
     code, out, err = run(capsys, "explain", "--json", "--spec", spec)
     assert code == 0, err
     report = _strict_json(out)
-    assert report["forward"]["out_o1"] is None and report["error"]["E_total"] is None
+    assert report["forward"]["out_o1"] is None
+    assert report["error"]["E_total"] is None
     assert report["forward"]["out_h1"] == 1e300  # finite numbers are kept as they are
-    assert err.startswith("notice: ") and len(err.splitlines()) == 1 and "forward.net_o1" in err
+    assert err.startswith("notice: ")
+    assert len(err.splitlines()) == 1
+    assert "forward.net_o1" in err
 
 
 def test_explain_text_spells_huge_numbers_in_exponent_form(tmp_path, capsys):
@@ -249,7 +262,8 @@ def test_explain_text_spells_huge_numbers_in_exponent_form(tmp_path, capsys):
     code, out, _ = run(capsys, "explain", "--spec", spec)
     assert code == 0
     line = next(line for line in out.splitlines() if "net_h1" in line)
-    assert float(line.split("=")[1]) == 1e300 and len(line) < 40
+    assert float(line.split("=")[1]) == 1e300
+    assert len(line) < 40
 
 
 # ReLU hidden units; on the first row unit 1's pre-activation is 0.4 + b = 5e-5, within the

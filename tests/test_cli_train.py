@@ -17,7 +17,8 @@ def test_train_with_no_arguments_learns_the_bundled_digits(tmp_path, monkeypatch
     code, out, err = run(capsys, "train")
     assert time.perf_counter() - started < 60
     assert code == 0, err
-    assert "bundled" in out and "digits" in out
+    assert "bundled" in out
+    assert "digits" in out
     assert "task: classification (10 classes)" in out
     rows = table_rows(out)
     assert set(rows) == {"train", "validation", "test"}
@@ -25,9 +26,11 @@ def test_train_with_no_arguments_learns_the_bundled_digits(tmp_path, monkeypatch
     assert "stopped: " in out
     assert "model written to model.safetensors" in out
     assert "%|" not in err  # captured stderr is no terminal: no progress bar without --progress
-    assert "warning" not in err and "error" not in err
+    assert "warning" not in err
+    assert "error" not in err
     model = bprop.load(tmp_path / "model.safetensors")
-    assert model.net.layers[0].fan_in == 64 and model.net.layers[-1].fan_out == 10
+    assert model.net.layers[0].fan_in == 64
+    assert model.net.layers[-1].fan_out == 10
     summary = model.training["summary"]
     assert summary["scores"]["test"]["accuracy"] == pytest.approx(rows["test"][1], abs=5e-5)
     assert f"stopped: {summary['stop_reason']} after {summary['epochs']} epochs" in out
@@ -39,7 +42,8 @@ def test_train_quiet_plot_and_paths(tmp_path, monkeypatch, capsys):
     (tmp_path / "out").mkdir()
     code, out, err = run(capsys, "train", data, *FAST, "--out", "out/pets.safetensors", "--plot", "out/curves.png")
     assert code == 0, err
-    assert "%|" not in err and "epoch/s" not in err  # --quiet: no progress bar
+    assert "%|" not in err
+    assert "epoch/s" not in err  # --quiet: no progress bar
     assert "model written to out/pets.safetensors" in out
     assert "plot written to out/curves.png" in out
     assert (tmp_path / "out" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -60,10 +64,12 @@ def test_train_string_labels_categorical_features_and_imputation_notice(tmp_path
     assert len(notices) == 1
     # mixed_table leaves 4 gaps in x2 (rows 3, 20, 37, 54) and 3 in colour (rows 5, 24, 43).
     assert notices[0].startswith("notice: imputed 7 missing value(s)")
-    assert "x2 (4)" in notices[0] and "colour (3)" in notices[0]
+    assert "x2 (4)" in notices[0]
+    assert "colour (3)" in notices[0]
     model = bprop.load(out_file)
     target = model.preprocessing["target"]
-    assert target["classes"] == ["cat", "dog"] and target["column"] == "kind"
+    assert target["classes"] == ["cat", "dog"]
+    assert target["column"] == "kind"
     kinds = {c["name"]: c["kind"] for c in model.preprocessing["features"]["columns"]}
     assert kinds == {"x1": "numeric", "x2": "numeric", "colour": "categorical"}
 
@@ -73,7 +79,8 @@ def test_train_target_flag_chooses_another_column(tmp_path, capsys):
     data = write_csv(tmp_path / "t.csv", text)
     code, out, err = run(capsys, "train", data, *FAST, "--target", "kind", "--out", tmp_path / "m.safetensors")
     assert code == 0, err
-    assert "target 'kind'" in out and "classification (2 classes)" in out
+    assert "target 'kind'" in out
+    assert "classification (2 classes)" in out
     assert bprop.load(tmp_path / "m.safetensors").preprocessing["features"]["columns"][1]["name"] == "x2"
 
 
@@ -89,7 +96,8 @@ def test_train_regression(tmp_path, capsys):
     assert err == ""
     # auto-detection reaches the same task for a non-integer numeric target
     code, out, _ = run(capsys, "train", data, *FAST, "--out", out_file)
-    assert code == 0 and "task: regression" in out
+    assert code == 0
+    assert "task: regression" in out
     assert bprop.load(out_file).preprocessing["target"]["task"] == "regression"
 
 
@@ -98,7 +106,8 @@ def test_train_overwrites_its_own_previous_model(tmp_path, capsys):
     out_file = tmp_path / "m.safetensors"
     out_file.write_bytes(b"old")
     code, _, err = run(capsys, "train", data, *FAST, "--out", out_file)
-    assert code == 0 and err == ""
+    assert code == 0
+    assert err == ""
     assert bprop.load(out_file).preprocessing["target"]["column"] == "kind"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors", "pets.csv"]  # no temp file left
 
@@ -111,7 +120,8 @@ def test_train_divergence_writes_nothing_and_prints_one_line_messages(tmp_path, 
         capsys, "train", data, "--epochs", "30", "--layers", "16", "--quiet", "--optimizer", "sgd",
         "--lr", "1e6", "--out", out_file,
     )  # fmt: skip
-    assert "Traceback" not in err and "RuntimeWarning" not in err
+    assert "Traceback" not in err
+    assert "RuntimeWarning" not in err
     assert all(line.startswith(("error: ", "warning: ", "notice: ")) for line in err.splitlines()), err
     assert "warning: training diverged in epoch" in err
     assert_one_error(code, out, err, "diverged", "no model was written", "--lr", alone=False)
@@ -138,7 +148,8 @@ def test_console_script_trains_in_a_real_process(tmp_path):
     done = run_process("train", "pets.csv", *FAST, "--plot", "curves.png", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "model written to model.safetensors" in done.stdout
-    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "curves.png").exists()
+    assert (tmp_path / "model.safetensors").exists()
+    assert (tmp_path / "curves.png").exists()
     assert done.stderr.startswith("notice: imputed 7 missing value(s)")
     assert data.exists()
 
@@ -147,14 +158,20 @@ def test_progress_bar_only_on_a_terminal_unless_forced(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     quick = ["train", "--epochs", "2", "--layers", "4"]
     code, _, err = run(capsys, *quick)
-    assert code == 0 and "%|" not in err and "\r" not in err  # a CI log: no carriage-return lines
+    assert code == 0
+    assert "%|" not in err
+    assert "\r" not in err  # a CI log: no carriage-return lines
     code, _, err = run(capsys, *quick, "--progress")
-    assert code == 0 and "%|" in err and "2/2" in err
+    assert code == 0
+    assert "%|" in err
+    assert "2/2" in err
     code, _, err = run(capsys, *quick, "--progress", "--quiet")
-    assert code == 0 and "%|" not in err  # --quiet wins
+    assert code == 0
+    assert "%|" not in err  # --quiet wins
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, _, err = run(capsys, *quick)
-    assert code == 0 and "%|" in err  # on a terminal the bar shows by itself
+    assert code == 0
+    assert "%|" in err  # on a terminal the bar shows by itself
 
 
 def test_train_finishes_and_writes_its_model_when_stdout_reader_goes_away(tmp_path):
@@ -182,7 +199,7 @@ def test_train_finishes_and_writes_its_model_when_stdout_reader_goes_away(tmp_pa
     assert (tmp_path / "r.html").stat().st_size > 0
 
 
-# -- issue 12: pipes, damaged archives, ID columns, numbers written as text ---------------------------
+# -- pipes, damaged archives, ID columns, numbers written as text --------------------------------------
 
 
 def test_train_reads_a_pipe_whole(tmp_path):
@@ -212,13 +229,15 @@ def test_train_leaves_out_an_id_column_unless_asked_to_keep_it(tmp_path, capsys)
     code, out, err = run(capsys, "train", data, *FAST, "--out", tmp_path / "a.safetensors")
     assert code == 0, err
     assert "5 input features after encoding" in out
-    assert "left out 1 string column(s) with too many distinct values" in err and "['id']" in err
+    assert "left out 1 string column(s) with too many distinct values" in err
+    assert "['id']" in err
     assert bprop.load(tmp_path / "a.safetensors").preprocessing["features"]["left_out"] == ["id"]
     rows = write_csv(tmp_path / "rows.csv", "x1,x2,colour\n0.1,0.2,red\n")  # no id column: not needed
     assert run(capsys, "predict", tmp_path / "a.safetensors", rows)[0] == 0
     flags = ("--keep-high-cardinality", "--out", tmp_path / "b.safetensors")
     code, out, err = run(capsys, "train", data, *FAST, *flags)
-    assert code == 0 and "left out" not in err
+    assert code == 0
+    assert "left out" not in err
     assert "47 input features after encoding" in out  # 5 + one per id of the 42 training rows
     assert bprop.load(tmp_path / "b.safetensors").training["settings"]["keep_high_cardinality"] is True
 
@@ -258,14 +277,16 @@ def test_resume_refuses_flags_that_differ_from_the_stored_settings(tmp_path, cap
         (["--seed", "7"], "--seed 7"),
     ]:
         message = assert_one_error(*run(capsys, "train", "--resume", ck, *flags, "--out", out), named)
-        assert "checkpoint's" in message and "without --resume" in message
+        assert "checkpoint's" in message
+        assert "without --resume" in message
     assert snapshot(tmp_path) == before
     # A flag equal to the stored value, and DATA naming the stored file, are accepted.
     code, stdout, err = run(
         capsys, "train", data, "--resume", ck, "--epochs", "3", "--layers", "4", "--quiet", "--out", out
     )
     assert code == 0, err
-    assert "resuming the run in" in stdout and out.exists()
+    assert "resuming the run in" in stdout
+    assert out.exists()
 
 
 def test_resume_refuses_another_data_file_or_an_edited_one(tmp_path, capsys):
@@ -277,7 +298,8 @@ def test_resume_refuses_another_data_file_or_an_edited_one(tmp_path, capsys):
     assert_one_error(*run(capsys, "train", other, "--resume", ck, "--out", out), "DATA", "other.csv", "differs")
     text = data.read_text()
     changed = text.replace("0.", "1.", 1)  # one digit: same size, other content
-    assert len(changed) == len(text) and changed != text
+    assert len(changed) == len(text)
+    assert changed != text
     data.write_text(changed)
     before = snapshot(tmp_path)
     assert_one_error(*run(capsys, "train", "--resume", ck, "--out", out), "pets.csv", "changed since the checkpoint")

@@ -22,21 +22,23 @@ def write(tmp_path, text, name="data.csv"):
     return path
 
 
-# -- read_csv -----------------------------------------------------------------------------------
+# -- read_csv ------------------------------------------------------------------------------------------
 def test_read_csv_reads_plain_and_gzip(tmp_path):
     text = "x,c,y\n1.5,a,0\n2.5,b,1\n"
     plain = read_csv(write(tmp_path, text))
     with gzip.open(tmp_path / "d.csv.gz", "wt") as f:
         f.write(text)
     packed = read_csv(tmp_path / "d.csv.gz")
-    assert list(plain.columns) == ["x", "c", "y"] and plain.shape == (2, 3)
+    assert list(plain.columns) == ["x", "c", "y"]
+    assert plain.shape == (2, 3)
     pd.testing.assert_frame_equal(plain, packed)
 
 
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_read_csv_reads_semicolon_and_tab_files(tmp_path, sep):
     table = read_csv(write(tmp_path, f"x{sep}y\n1{sep}2\n3{sep}4\n"))
-    assert list(table.columns) == ["x", "y"] and table["y"].tolist() == [2, 4]
+    assert list(table.columns) == ["x", "y"]
+    assert table["y"].tolist() == [2, 4]
 
 
 @pytest.mark.parametrize(
@@ -80,20 +82,22 @@ def test_read_csv_os_errors_become_value_errors(tmp_path, monkeypatch):
         read_csv(write(tmp_path, "a,b\n1,2\n"))
 
 
-# -- split_target -------------------------------------------------------------------------------
+# -- split_target --------------------------------------------------------------------------------------
 def test_split_target_defaults_to_last_column_and_lists_columns_when_unknown():
     table = pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "label": [0, 1]})
     features, y = split_target(table)
-    assert list(features.columns) == ["a", "b"] and y.name == "label"
+    assert list(features.columns) == ["a", "b"]
+    assert y.name == "label"
     features, y = split_target(table, "a")
-    assert list(features.columns) == ["b", "label"] and y.name == "a"
+    assert list(features.columns) == ["b", "label"]
+    assert y.name == "a"
     with pytest.raises(ValueError, match="unknown target column 'lbl'; the columns are: a, b, label"):
         split_target(table, "lbl")
     with pytest.raises(ValueError, match="at least one feature column"):
         split_target(table[["a"]])
 
 
-# -- split_indices ------------------------------------------------------------------------------
+# -- split_indices -------------------------------------------------------------------------------------
 def test_stratified_split_partitions_rows_and_keeps_class_proportions():
     labels = np.repeat(np.arange(3), [500, 300, 200])
     split = split_indices(labels, val_fraction=0.1, test_fraction=0.2, rng=np.random.default_rng(0))
@@ -146,7 +150,7 @@ def test_split_rejects_too_few_rows():
         split_indices(2, val_fraction=0.1, test_fraction=0.2, rng=np.random.default_rng(0))
 
 
-# -- prepare and TableEncoder -------------------------------------------------------------------
+# -- prepare and TableEncoder --------------------------------------------------------------------------
 @pytest.fixture
 def mixed_table():
     rng = np.random.default_rng(3)
@@ -194,7 +198,8 @@ def test_table_encoder_round_trips_through_json_and_transforms_raw_rows(mixed_ta
     assert np.array_equal(Y[prepared.split.test], prepared.Y_test)
     assert report.extra_columns == ["note"]
     X2, Y2, _ = encoder.transform(mixed_table.drop(columns=["species"]))
-    assert Y2 is None and np.array_equal(X2, X)
+    assert Y2 is None
+    assert np.array_equal(X2, X)
 
 
 def test_table_encoder_from_dict_rejects_garbage():
@@ -205,7 +210,8 @@ def test_table_encoder_from_dict_rejects_garbage():
 def test_prepare_on_the_bundled_digits():
     prepared = prepare(read_csv(digits_path()), rng=np.random.default_rng(0))
     assert prepared.encoder.target.classes_ == list(range(10))
-    assert prepared.X_train.shape[1] == 64 and prepared.Y_train.shape[1] == 10
+    assert prepared.X_train.shape[1] == 64
+    assert prepared.Y_train.shape[1] == 10
     assert np.isfinite(prepared.X_train).all()
 
 
@@ -226,12 +232,14 @@ def test_csv_with_strings_and_gaps_survives_a_model_file(tmp_path):
     encoder = TableEncoder.from_dict(model.preprocessing)
     new = read_csv(write(tmp_path, "id,member,city,height\n7,False,Rome,\n8,True,Lima,160\n", "new.csv"))
     X, Y, report = encoder.transform(new)
-    assert Y is None and report.extra_columns == ["id"] and report.unknown == {"city": 1}
+    assert Y is None
+    assert report.extra_columns == ["id"]
+    assert report.unknown == {"city": 1}
     assert np.array_equal(model.net.forward(X), net.forward(prepared.encoder.features.transform(new)))
     assert set(encoder.target.inverse_transform(model.net.forward(X)).tolist()) <= {"yes", "no"}
 
 
-# -- issue 12: types, pipes, damaged archives, empty batches, wide and mostly-numeric columns ---------
+# -- types, pipes, damaged archives, empty batches, wide and mostly-numeric columns --------------------
 
 
 def _feed(path_or_fd, payload: bytes) -> threading.Thread:
@@ -272,7 +280,8 @@ def test_read_csv_reads_a_named_pipe_whole(tmp_path):
     feeder = _feed(fifo, _rows_text(2000).encode())
     table = read_csv(fifo)
     feeder.join()
-    assert list(table.columns) == ["x", "y", "label"] and len(table) == 2000
+    assert list(table.columns) == ["x", "y", "label"]
+    assert len(table) == 2000
 
 
 def _truncated(module, text: bytes) -> bytes:
@@ -314,7 +323,8 @@ def test_read_csv_zst_is_damaged_or_needs_zstandard(tmp_path):
 def test_read_csv_decimal_comma_semicolon_file(tmp_path):
     path = write(tmp_path, "weight;colour;y\n1,5;red;0\n2,25;blue;1\n")
     table = read_csv(path, decimal=",")
-    assert table["weight"].tolist() == [1.5, 2.25] and table.attrs["decimal"] == ","
+    assert table["weight"].tolist() == [1.5, 2.25]
+    assert table.attrs["decimal"] == ","
     with pytest.raises(ValueError, match="decimal must be '.' or ','"):
         read_csv(path, decimal=";")
 
@@ -364,7 +374,8 @@ def test_a_batch_with_an_empty_column_is_imputed_with_training_statistics(tmp_pa
     X, _, report = encoder.transform(batch)
     size = encoder.features.columns_[0]
     assert X[0, 0] == (size["fill"] - size["mean"]) / size["scale"]
-    assert report.imputed == {"size": 1} and report.extra_columns == ["unused"]
+    assert report.imputed == {"size": 1}
+    assert report.extra_columns == ["unused"]
 
 
 def test_prepare_leaves_out_id_columns_and_records_it(mixed_table):
@@ -374,7 +385,8 @@ def test_prepare_leaves_out_id_columns_and_records_it(mixed_table):
     assert prepared.report.left_out == ["id"]
     assert any("left out 1 string column(s)" in line and "['id']" in line for line in prepared.report.notices())
     state = prepared.encoder.to_dict()["features"]
-    assert state["left_out"] == ["id"] and state["keep_high_cardinality"] is False
+    assert state["left_out"] == ["id"]
+    assert state["keep_high_cardinality"] is False
     kept = prepare(table, "species", rng=np.random.default_rng(0), keep_high_cardinality=True)
     assert kept.encoder.features.feature_names == ["size", "colour", "id"]
     assert kept.X_train.shape[1] == prepared.X_train.shape[1] + len(kept.split.train)

@@ -43,7 +43,8 @@ def test_one_record_per_epoch_with_a_value_per_dense_layer(digits):
     assert last["activation"] == ["relu", "relu", "softmax"]
     for key in ("grad_norm", "grad_rms", "update_ratio", "dead_fraction", "saturated_fraction"):
         assert len(last[key]) == 3
-    assert last["dead_fraction"][2] is None and last["saturated_fraction"] == [None, None, None]
+    assert last["dead_fraction"][2] is None
+    assert last["saturated_fraction"] == [None, None, None]
     assert all(g > 0 for g in last["grad_norm"])
     assert last["sampled_batches"] == 8  # 1,797 rows / 64 = 29 steps, 8 of them sampled
     assert history.diagnostics[0]["sampled_batches"] == 5  # first epoch: steps 1, 2, 4, 8, 16
@@ -113,15 +114,18 @@ def test_huge_learning_rate_kills_relu_units(digits):
     X, Y, _ = digits
     _, history = train(X, Y, [64, 32, 10], "relu", 3.0)
     dead = [f for f in findings(history) if f.kind == "dead_relu"]
-    assert len(dead) == 1 and dead[0].layer == 1
-    assert "of ReLU units dead since epoch" in dead[0].message and "leaky_relu" in dead[0].message
+    assert len(dead) == 1
+    assert dead[0].layer == 1
+    assert "of ReLU units dead since epoch" in dead[0].message
+    assert "leaky_relu" in dead[0].message
 
 
 def test_deep_sigmoid_net_with_tiny_init_vanishes(digits):
     X, Y, _ = digits
     _, history = train(X, Y, [64, 32, 32, 32, 32, 10], "sigmoid", 0.1, epochs=3, init=normal_init(0.01))
     vanishing = [f for f in findings(history) if f.kind == "vanishing"]
-    assert len(vanishing) == 1 and vanishing[0].layer == 1
+    assert len(vanishing) == 1
+    assert vanishing[0].layer == 1
     assert "(vanishing) — use ReLU or He initialisation" in vanishing[0].message
 
 
@@ -131,11 +135,10 @@ def test_learning_rate_too_high_makes_the_loss_rise_and_gradients_explode():
     Y = X @ rng.standard_normal((5, 1))
     _, history = train(X, Y, [5, 1], "identity", 2.2, output="identity", loss="half_sse", epochs=12, batch_size=200)
     found = {f.kind: f.message for f in findings(history)}
-    assert (
-        found["rising_loss"].startswith("loss rose 11 epochs in a row")
-        and "learning rate too high" in found["rising_loss"]
-    )
-    assert "(exploding)" in found["exploding"] and "large_steps" in found
+    assert found["rising_loss"].startswith("loss rose 11 epochs in a row")
+    assert "learning rate too high" in found["rising_loss"]
+    assert "(exploding)" in found["exploding"]
+    assert "large_steps" in found
 
 
 def test_divergence_is_reported():
@@ -149,7 +152,9 @@ def test_sigmoid_saturates_on_unscaled_inputs_with_large_weights(digits):
     X, Y, _ = digits
     _, history = train(X * 16, Y, [64, 32, 10], "sigmoid", 0.1, epochs=3, init=normal_init(1.0))
     saturated = [f for f in findings(history) if f.kind == "saturated"]
-    assert len(saturated) == 1 and saturated[0].layer == 1 and "standardise the inputs" in saturated[0].message
+    assert len(saturated) == 1
+    assert saturated[0].layer == 1
+    assert "standardise the inputs" in saturated[0].message
 
 
 def test_tiny_learning_rate_stalls(digits):

@@ -44,7 +44,8 @@ def test_partial_fit_epochs_equal_one_fit(iris):
     whole = small(MLPClassifier, shuffle=False, max_iter=6).fit(X, y)
     assert_same_weights(weights_of(incremental), weights_of(whole))
     assert_allclose(incremental.loss_curve_, whole.loss_curve_, rtol=1e-12)
-    assert incremental.n_iter_ == 1 and incremental.t_ == 6 * len(X) == whole.t_
+    assert incremental.n_iter_ == 1
+    assert incremental.t_ == 6 * len(X) == whole.t_
     assert incremental.stop_reason_ == "partial_fit"
 
 
@@ -75,7 +76,8 @@ def test_warm_start_continues_where_the_last_fit_ended(iris):
     warm.set_params(max_iter=2).fit(X, y)
     whole = small(MLPClassifier, max_iter=5, **params).fit(X, y)
     assert_same_weights(weights_of(warm), weights_of(whole))
-    assert len(warm.loss_curve_) == 5 and warm.t_ == 5 * len(X)
+    assert len(warm.loss_curve_) == 5
+    assert warm.t_ == 5 * len(X)
 
 
 def test_without_warm_start_fit_starts_afresh(iris):
@@ -157,7 +159,8 @@ def test_training_loss_curve(iris):
     assert len(clf.loss_curve_) == clf.n_iter_ == 40
     assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
     assert clf.best_loss_ == min(clf.loss_curve_)
-    assert clf.validation_loss_curve_ is None and clf.validation_scores_ is None
+    assert clf.validation_loss_curve_ is None
+    assert clf.validation_scores_ is None
 
 
 @pytest.mark.parametrize("restore", [None, False])
@@ -169,7 +172,8 @@ def test_validation_curves_and_restored_weights(restore, iris):
         restore_best_weights=restore, callbacks=[recorder], validation_fraction=0.2,
     ).fit(X, y)  # fmt: skip
     assert len(clf.validation_loss_curve_) == len(clf.validation_scores_) == len(clf.loss_curve_) == clf.n_iter_
-    assert all(np.isfinite(clf.validation_loss_curve_)) and clf.best_loss_ is None
+    assert all(np.isfinite(clf.validation_loss_curve_))
+    assert clf.best_loss_ is None
     assert clf.validation_loss_curve_[-1] < clf.validation_loss_curve_[0]
     assert set(np.round(np.array(clf.validation_scores_) * 30, 6)) <= set(range(31))  # accuracy on 30 rows
     assert clf.best_validation_score_ == max(clf.validation_scores_)
@@ -206,7 +210,8 @@ def test_callbacks_and_schedule_reach_fit(iris):
                 state.stop()
 
     clf = small(MLPClassifier, callbacks=[StopAtThree()], schedule=bprop.schedules.StepDecay(2, 0.5)).fit(X, y)
-    assert clf.n_iter_ == 3 and clf.stop_reason_ == "callback"
+    assert clf.n_iter_ == 3
+    assert clf.stop_reason_ == "callback"
     assert_allclose(clf.history_.lr, [0.001, 0.001, 0.0005])
 
 
@@ -218,10 +223,12 @@ def test_string_labels_binary_and_multiclass(iris):
     names = np.array(["setosa", "versicolor", "virginica"])[y]
     clf = small(MLPClassifier, solver="lbfgs").fit(X, names)
     assert_array_equal(clf.classes_, ["setosa", "versicolor", "virginica"])
-    assert clf.out_activation_ == "softmax" and clf.score(X, names) > 0.95
+    assert clf.out_activation_ == "softmax"
+    assert clf.score(X, names) > 0.95
     binary = np.where(y == 0, "yes", "no")
     clf = small(MLPClassifier, solver="lbfgs").fit(X, binary)
-    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 1
+    assert clf.out_activation_ == "logistic"
+    assert clf.n_outputs_ == 1
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), 2)
     assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
@@ -239,15 +246,19 @@ def test_multilabel(iris):
     X, y = iris
     Y = np.c_[y == 0, y == 2, X[:, 0] > 0].astype(int)
     clf = small(MLPClassifier, solver="lbfgs", max_iter=300).fit(X, Y)
-    assert clf.out_activation_ == "logistic" and clf.n_outputs_ == 3
-    assert clf.predict(X).shape == Y.shape and clf.predict_proba(X).shape == Y.shape
+    assert clf.out_activation_ == "logistic"
+    assert clf.n_outputs_ == 3
+    assert clf.predict(X).shape == Y.shape
+    assert clf.predict_proba(X).shape == Y.shape
     assert clf.score(X, Y) > 0.9  # subset accuracy
 
 
 def test_multi_output_regression(regression):
     X, y = regression
     reg = small(MLPRegressor, solver="lbfgs", max_iter=500).fit(X, y)
-    assert reg.predict(X).shape == y.shape and reg.n_outputs_ == 2 and reg.out_activation_ == "identity"
+    assert reg.predict(X).shape == y.shape
+    assert reg.n_outputs_ == 2
+    assert reg.out_activation_ == "identity"
     assert reg.score(X, y) > 0.95
     column = small(MLPRegressor, max_iter=2).fit(X, y[:, :1])
     assert column.predict(X).shape == (len(X), 1)
@@ -257,7 +268,8 @@ def test_multi_output_regression(regression):
 def test_dtype_and_dropout(iris):
     X, y = iris
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, dropout=0.2, random_state=0).fit(X, y)
-    assert clf.net_.dtype == np.float32 and clf.coefs_[0].dtype == np.float32
+    assert clf.net_.dtype == np.float32
+    assert clf.coefs_[0].dtype == np.float32
     assert any(isinstance(layer, bprop.Dropout) for layer in clf.net_.layers)
     assert clf.predict_proba(X).dtype == np.float64
     with pytest.raises(ValueError, match="dropout=0.2 needs a stochastic solver"):
@@ -294,7 +306,8 @@ def test_pipeline_grid_search_cross_val_score_clone(iris):
     grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1.0]}, cv=3).fit(X, y)
     assert grid.best_params_["mlpclassifier__alpha"] in (1e-4, 1.0)
     twin = clone(MLPClassifier(dropout=0.1, class_weight="balanced", schedule="cosine"))
-    assert twin.get_params()["schedule"] == "cosine" and not hasattr(twin, "net_")
+    assert twin.get_params()["schedule"] == "cosine"
+    assert not hasattr(twin, "net_")
 
 
 def test_import_bprop_does_not_import_sklearn():
@@ -315,7 +328,8 @@ def test_diagnostics_and_findings_are_exposed():
     assert len(model.diagnostics_) == model.n_iter_ == 5
     assert {"grad_norm", "update_ratio", "dead_fraction", "loss"} <= set(model.diagnostics_[0])
     assert isinstance(model.findings_, list)
-    assert plain.diagnostics_ is None and plain.findings_ is None
+    assert plain.diagnostics_ is None
+    assert plain.findings_ is None
     # Watching the training does not change it.
     for a, b in zip(model.coefs_, plain.coefs_):
         np.testing.assert_array_equal(a, b)

@@ -32,16 +32,19 @@ def test_writing_through_a_symlink_replaces_its_target_and_keeps_the_link(tmp_pa
     link.symlink_to(target)
 
     assert atomic_write_bytes(link, b"new") == link
-    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert link.is_symlink()
+    assert os.readlink(link) == str(target)
     assert target.read_bytes() == b"new"
-    assert temporaries(tmp_path) == [] and temporaries(tmp_path / "real") == []
+    assert temporaries(tmp_path) == []
+    assert temporaries(tmp_path / "real") == []
 
 
 def test_a_dangling_symlink_gets_its_target_created(tmp_path):
     link = tmp_path / "link.bin"
     link.symlink_to(tmp_path / "missing.bin")
     atomic_write_bytes(link, b"data")
-    assert link.is_symlink() and (tmp_path / "missing.bin").read_bytes() == b"data"
+    assert link.is_symlink()
+    assert (tmp_path / "missing.bin").read_bytes() == b"data"
 
 
 def test_temporary_of_a_dead_writer_is_removed_by_the_next_write(tmp_path):
@@ -129,7 +132,8 @@ def test_temporary_names_carry_the_writers_pid(tmp_path, name):
     from bprop.files import atomic_write_with
 
     atomic_write_with(tmp_path / name, lambda tmp: (seen.append(tmp.name), tmp.write_bytes(b"x")))
-    assert seen[0].startswith(f".{name}.{os.getpid()}.") and seen[0].endswith(".tmp")
+    assert seen[0].startswith(f".{name}.{os.getpid()}.")
+    assert seen[0].endswith(".tmp")
 
 
 def test_a_temporary_with_an_impossible_pid_is_left_alone(tmp_path):

@@ -88,7 +88,8 @@ def test_fused_step_with_sample_weights_and_frozen_parameters(blas_mode, rng):
     _, expected = reference_step(net, X, Y, loss, 0.2, w)
     net.train_step(X, Y, loss, bprop.SGD(0.2), w)
     assert_close(net.parameters(), expected, np.float64)
-    assert np.array_equal(net.layers[0].W, frozen[0]) and np.array_equal(net.layers[2].b, frozen[1])
+    assert np.array_equal(net.layers[0].W, frozen[0])
+    assert np.array_equal(net.layers[2].b, frozen[1])
 
 
 def test_optimizers_that_cannot_fuse_take_the_ordinary_path(rng):

@@ -35,7 +35,8 @@ def load_and_prepare(path):
         table = data.read_csv(path)
         data.prepare(table, rng=np.random.default_rng(0), val_fraction=0.2, test_fraction=0.2)
     except ValueError as exc:
-        assert str(exc) and "\n" not in str(exc).strip()
+        assert str(exc)
+        assert "\n" not in str(exc).strip()
 
 
 @given(st.binary(max_size=400))
@@ -97,7 +98,7 @@ def test_a_pickle_is_refused_without_running_it(tmp_path):
         io.load(path)
 
 
-# -- metadata of a trained model (issue 12: bugs 1 and 8) ------------------------------------------
+# -- metadata of a trained model -----------------------------------------------------------------------
 def run_cli(*argv) -> tuple[int, str, str]:
     """``bprop ARGV`` in-process (capsys cannot be used inside @given): (exit status, stdout, stderr)."""
     out, err = text_io.StringIO(), text_io.StringIO()
@@ -113,7 +114,8 @@ def pets(tmp_path_factory):
     model, _ = train_model(folder, "pets", mixed_table(), "--epochs", "30")
     rows = write_csv(folder / "rows.csv", mixed_table(25, seed=5))
     code, predictions, err = run_cli("predict", model, rows, "--proba")
-    assert code == 0 and predictions.count("\n") == 26, err
+    assert code == 0, err
+    assert predictions.count("\n") == 26, err
     data_bytes = model.read_bytes()
     document = json.loads(
         json.loads(data_bytes[8 : 8 + int.from_bytes(data_bytes[:8], "little")])["__metadata__"]["bprop"]
@@ -210,7 +212,8 @@ def _strings(value):
 def _assert_one_error_line(code, out, err, what):
     assert code == 2, (what, code, out, err)
     assert "Traceback" not in err + out, (what, err)
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), (what, err)
+    assert len(err.splitlines()) == 1, (what, err)
+    assert err.startswith("error: "), (what, err)
 
 
 @settings(max_examples=120, deadline=None)
@@ -234,7 +237,8 @@ def test_edited_and_re_hashed_metadata_never_gives_a_traceback(pets, data):
     what = _mutate(data.draw, document, _strings(pets["document"]))
     code, out, err = run_cli("predict", _write_model(pets, _rehashed(document)), pets["rows"], "--proba")
     if code == 0:
-        assert out.strip() and "Traceback" not in err, (what, out, err)
+        assert out.strip(), (what, out, err)
+        assert "Traceback" not in err, (what, out, err)
     else:
         _assert_one_error_line(code, out, err, what)
 
@@ -263,11 +267,15 @@ def test_a_version_1_model_predicts_the_same_with_one_warning(pets):
     document["format_version"] = 1
     path = _write_model(pets, document, "v1.safetensors")
     code, out, err = run_cli("predict", path, pets["rows"], "--proba")
-    assert code == 0 and out == pets["predictions"]
+    assert code == 0
+    assert out == pets["predictions"]
     warned = [line for line in err.splitlines() if line.startswith("warning: ")]
-    assert len(warned) == 1 and "version-1 model file" in warned[0] and "re-save it" in warned[0], err
+    assert len(warned) == 1, err
+    assert "version-1 model file" in warned[0], err
+    assert "re-save it" in warned[0], err
     code, _, err = run_cli("info", path)
-    assert code == 0 and err.count("version-1 model file") == 1, err
+    assert code == 0, err
+    assert err.count("version-1 model file") == 1, err
 
 
 @st.composite
@@ -309,7 +317,8 @@ def test_fit_on_strange_data_never_returns_nan_weights(problem, task):
 def test_fit_on_a_single_sample():
     net = bprop.mlp([2, 3, 1], activation="tanh", output_activation="identity", seed=0)
     history = bprop.fit(net, [[1.0, 2.0]], [[0.5]], epochs=5, verbose=0)
-    assert history.epochs == 5 and np.isfinite(history.loss).all()
+    assert history.epochs == 5
+    assert np.isfinite(history.loss).all()
     with pytest.raises(ValueError, match="leaves one side empty"):
         bprop.fit(net, [[1.0, 2.0]], [[0.5]], epochs=1, validation_split=0.5, verbose=0)
 

@@ -86,7 +86,8 @@ def test_private_names_are_not_imported_across_parts(path):
             continue
         private_modules = [part for part in module.split(".") if part.startswith("_")]
         private_names = [name for name in names if name.startswith("_") and name != "__version__"]
-        assert not private_modules and not private_names, f"{path.name}:{line} imports {module} {names}"
+        assert not private_modules, f"{path.name}:{line} imports {module} {names}"
+        assert not private_names, f"{path.name}:{line} imports {module} {names}"
 
 
 def function_lengths(path: Path):
@@ -120,5 +121,6 @@ def test_package_docstring_lists_the_parts_in_reading_order():
 @pytest.mark.parametrize("part", READING_ORDER)
 def test_each_part_says_what_lives_there_and_what_it_may_import(part):
     doc = ast.get_docstring(ast.parse((SRC / part / "__init__.py").read_text()))
-    assert doc is not None and "May import:" in doc, part
+    assert doc is not None, part
+    assert "May import:" in doc, part
     assert len(doc.splitlines()) <= 3, doc

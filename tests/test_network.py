@@ -109,9 +109,11 @@ def test_frozen_parameters_are_not_updated(rng):
     W1, b2 = net.layers[0].W.copy(), net.layers[1].b.copy()
     X, Y = rng.normal(size=(3, 2)), rng.uniform(size=(3, 1))
     _, grads = net.loss_and_gradients(X, Y)
-    assert grads[0] is None and grads[3] is None
+    assert grads[0] is None
+    assert grads[3] is None
     bprop.SGD(1.0).step(net.parameters(), grads)
-    assert np.array_equal(net.layers[0].W, W1) and np.array_equal(net.layers[1].b, b2)
+    assert np.array_equal(net.layers[0].W, W1)
+    assert np.array_equal(net.layers[1].b, b2)
     net.layers[0].unfreeze()
     assert net.gradients()[0] is not None
 
@@ -188,3 +190,20 @@ def test_construction_errors():
         bprop.Dense(2, 3, init="magic")
     with pytest.raises(ValueError, match="non-numeric|numeric"):
         bprop.mlp([2, 1]).forward([["a", "b"]])
+
+
+def test_finite_values_too_large_for_float32_are_reported_as_overflow():
+    net = bprop.mlp([2, 3, 1], seed=0, dtype="float32")
+    X = np.array([[1.0, 2.0], [1e39, -5e38]])
+    with pytest.raises(
+        ValueError, match=r"X contains 2 value\(s\) too large for float32 \(up to 1e\+39.*use dtype float64"
+    ):
+        net.check_X(X)
+    Y = np.array([[1.0], [4e38]])
+    with pytest.raises(
+        ValueError, match=r"Y contains 1 value\(s\) too large for float32 .* or scale those columns down"
+    ):
+        net.check_Y(Y, 2)
+    assert np.isfinite(bprop.mlp([2, 3, 1], seed=0, dtype="float64").check_X(X)).all()
+    with pytest.raises(ValueError, match=r"X contains 1 NaN or infinite value\(s\)"):
+        net.check_X(np.array([[1.0, np.inf]]))

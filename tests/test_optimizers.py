@@ -90,7 +90,7 @@ def test_none_gradients_are_skipped_and_state_is_per_parameter():
     "make,message",
     [
         (lambda: bprop.SGD(0), "learning_rate must be a finite number > 0"),
-        (lambda: bprop.SGD(math.nan), "learning_rate must be a finite number > 0"),
+        (lambda: bprop.SGD(math.nan), "learning_rate must be a finite number, got nan"),
         (lambda: bprop.SGD(0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
         (lambda: bprop.SGD(0.1, nesterov=True), "nesterov=True needs momentum > 0"),
         (lambda: bprop.Adam(0.1, beta_1=-0.1), r"beta_1 must be in \[0, 1\)"),

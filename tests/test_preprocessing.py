@@ -71,7 +71,8 @@ def test_report_counts_imputed_unknown_and_extra(table):
 def test_clean_data_gives_no_notices(table):
     clean = table.fillna({"x": 1.0, "c": "a"})
     _, report = Preprocessor().fit(clean).transform_with_report(clean)
-    assert report.notices() == [] and report.n_imputed == 0
+    assert report.notices() == []
+    assert report.n_imputed == 0
 
 
 def test_columns_are_matched_by_name_not_position(table):
@@ -98,7 +99,9 @@ def test_categories_read_as_numbers_still_match():
     # pandas reads a column of "1", "2" with a gap as floats 1.0, 2.0, NaN.
     X = pre.transform(pd.DataFrame({"code": [1.0, 2.0, np.nan]}))
     assert X.tolist() == [[1, 0, 0], [0, 1, 0], [1, 0, 0]]
-    assert label_str(3.0) == "3" and label_str(2.5) == "2.5" and label_str("a") == "a"
+    assert label_str(3.0) == "3"
+    assert label_str(2.5) == "2.5"
+    assert label_str("a") == "a"
 
 
 @pytest.mark.parametrize(
@@ -151,7 +154,7 @@ def test_from_dict_rejects_malformed_state(state):
         Preprocessor.from_dict(state)
 
 
-# -- issue 12 -----------------------------------------------------------------------------------------
+# -- column types, decimal commas, left-out columns, huge values, state checks -------------------------
 
 
 def test_a_mostly_numeric_column_with_stray_text_is_refused_by_name():
@@ -200,11 +203,14 @@ def test_high_cardinality_string_columns_are_left_out(n_rows, n_distinct, left_o
 def test_left_out_columns_are_not_required_and_are_named_when_present():
     table = pd.DataFrame({"x": np.arange(100.0), "id": [f"k{i}" for i in range(100)]})
     pre = Preprocessor.from_dict(json.loads(json.dumps(Preprocessor().fit(table).to_dict())))
-    assert pre.to_dict()["left_out"] == ["id"] and pre.to_dict()["keep_high_cardinality"] is False
+    assert pre.to_dict()["left_out"] == ["id"]
+    assert pre.to_dict()["keep_high_cardinality"] is False
     X, report = pre.transform_with_report(table[["x"]])
-    assert X.shape == (100, 1) and report.notices() == []
+    assert X.shape == (100, 1)
+    assert report.notices() == []
     _, report = pre.transform_with_report(table)
-    assert report.left_out == ["id"] and report.extra_columns == []
+    assert report.left_out == ["id"]
+    assert report.extra_columns == []
     assert "keep_high_cardinality=True" in report.notices()[0]
     with pytest.raises(ValueError, match=r"every feature column was left out .*\['id'\]"):
         Preprocessor().fit(table[["id"]])
@@ -215,9 +221,12 @@ def test_huge_finite_values_get_finite_statistics():
     pre = Preprocessor().fit(pd.DataFrame({"x": values}))
     spec = pre.columns_[0]
     unit = values / 1e300  # the same numbers, in range: their statistics scaled back
-    assert np.isclose(spec["mean"], unit.mean() * 1e300) and np.isclose(spec["scale"], unit.std() * 1e300)
+    assert np.isclose(spec["mean"], unit.mean() * 1e300)
+    assert np.isclose(spec["scale"], unit.std() * 1e300)
     X = pre.transform(pd.DataFrame({"x": values}))
-    assert np.isfinite(X).all() and np.isclose(X.mean(), 0) and np.isclose(X.std(), 1)
+    assert np.isfinite(X).all()
+    assert np.isclose(X.mean(), 0)
+    assert np.isclose(X.std(), 1)
 
 
 def _state(table):
@@ -267,5 +276,7 @@ def test_from_dict_reads_states_written_before_the_new_fields(table):
     state = _state(table)
     old = {"type": "Preprocessor", "columns": state["columns"]}
     pre = Preprocessor.from_dict(old)
-    assert pre.decimal == "." and pre.left_out_ == [] and pre.keep_high_cardinality is False
+    assert pre.decimal == "."
+    assert pre.left_out_ == []
+    assert pre.keep_high_cardinality is False
     assert np.array_equal(pre.transform(table), Preprocessor.from_dict(state).transform(table))

@@ -29,7 +29,8 @@ def test_detect_task_rules(values, task):
 def test_string_labels_stay_strings_one_hot_and_back():
     y = pd.Series(["setosa", "virginica", "setosa", "versicolor"], name="species")
     enc = TargetEncoder().fit(y)
-    assert enc.task_ == "classification" and enc.name_ == "species"
+    assert enc.task_ == "classification"
+    assert enc.name_ == "species"
     assert enc.classes_ == ["setosa", "versicolor", "virginica"]
     Y = enc.transform(y)
     assert Y.tolist() == [[1, 0, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0]]
@@ -41,10 +42,12 @@ def test_string_labels_stay_strings_one_hot_and_back():
 
 def test_integer_labels_stay_integers():
     enc = TargetEncoder().fit(np.array([3, 1, 2, 1]))
-    assert enc.classes_ == [1, 2, 3] and all(type(c) is int for c in enc.classes_)
+    assert enc.classes_ == [1, 2, 3]
+    assert all(type(c) is int for c in enc.classes_)
     assert enc.encode_labels([3, 1]).tolist() == [2, 0]
     out = enc.inverse_transform(np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]))
-    assert out.tolist() == [3, 1] and out.dtype.kind == "i"
+    assert out.tolist() == [3, 1]
+    assert out.dtype.kind == "i"
 
 
 def test_forced_classification_of_numbers_and_boolean_labels():
@@ -59,7 +62,9 @@ def test_regression_targets_are_standardised_and_mapped_back():
     y = pd.Series([10.5, 20.25, 30.0, 41.0], name="price")
     enc = TargetEncoder("regression").fit(y)
     Y = enc.transform(y)
-    assert Y.shape == (4, 1) and abs(Y.mean()) < 1e-12 and abs(Y.std() - 1) < 1e-12
+    assert Y.shape == (4, 1)
+    assert abs(Y.mean()) < 1e-12
+    assert abs(Y.std() - 1) < 1e-12
     assert np.allclose(enc.inverse_transform(Y), y.to_numpy(), rtol=0, atol=1e-12)
     assert enc.n_outputs == 1
     raw = TargetEncoder("regression", scale_regression=False).fit(y)
@@ -137,7 +142,7 @@ def test_from_dict_rejects_garbage():
         TargetEncoder.from_dict(["TargetEncoder"])
 
 
-# -- issue 12 -----------------------------------------------------------------------------------------
+# -- state checks, overflowing targets, labels read as text --------------------------------------------
 
 BAD_STATES = {
     "column not a string": (["a", "b"], {"column": 3}, "'column' must be a string"),

@@ -49,7 +49,8 @@ def test_one_step_reproduces_every_reference_value(worked_example):
 
     E_total, grads = net.loss_and_gradients(X, Y, loss="half_sse")
     assert E_total == pytest.approx(ref["error"]["E_total"], abs=1e-9)
-    assert grads[1] is None and grads[3] is None  # frozen biases
+    assert grads[1] is None
+    assert grads[3] is None  # frozen biases
     gradients = as_article(grads[0], grads[2])
     for name in WEIGHTS:
         assert gradients[name] == pytest.approx(ref["gradients"][name], abs=1e-9), name
@@ -109,7 +110,9 @@ def test_runnable_example_prints_the_article_labels(worked_example):
     text = done.stdout
     for label in ("net_h1", "out_h1", "out_o2", "E_total", "∂E_total/∂w5", "w5⁺", "w1⁺"):
         assert label in text
-    assert "0.35891648" in text and "0.082167041" in text and "0.298371109" in text
+    assert "0.35891648" in text
+    assert "0.082167041" in text
+    assert "0.298371109" in text
     as_json = subprocess.run(
         [sys.executable, "-m", "bprop.examples.worked_example", "--json"], capture_output=True, text=True, check=True
     )

@@ -105,7 +105,7 @@ def test_gradcheck_skips_frozen_parameters_and_leaves_the_net_alone(rng):
     assert net.dtype == np.float32
 
 
-# -- issue 12: ReLU kinks and progress -----------------------------------------------------------
+# -- ReLU kinks and progress ---------------------------------------------------------------------------
 
 
 def kink_case(activation):
@@ -141,7 +141,8 @@ def test_gradcheck_skips_entries_within_eps_of_a_kink(activation):
     assert (w_flips, b_flips) == (2, 1)  # the construction puts exactly these within reach of the kink
     assert result.skipped == {"W1": w_flips, "b1": b_flips, "W2": 0, "b2": 0}
     assert result.skip_note() == "3 entries skipped (within eps of a ReLU kink)"
-    assert "3 entries skipped" in str(result) and "(2 skipped)" in str(result)
+    assert "3 entries skipped" in str(result)
+    assert "(2 skipped)" in str(result)
 
 
 def test_skipping_kinks_still_catches_a_wrong_relu_backward(monkeypatch):
@@ -151,7 +152,8 @@ def test_skipping_kinks_still_catches_a_wrong_relu_backward(monkeypatch):
     # A classic bug: passing the gradient through a ReLU unchanged, as if it were the identity.
     monkeypatch.setattr(ReLU, "backward", lambda self, out, d, buf=None: np.copyto(buf, d) or buf)
     broken = bprop.gradcheck(net, X, Y)
-    assert not broken.passed and broken.max_error > 1e-2
+    assert not broken.passed
+    assert broken.max_error > 1e-2
 
 
 def test_a_check_with_every_entry_skipped_does_not_pass():
@@ -160,9 +162,11 @@ def test_a_check_with_every_entry_skipped_does_not_pass():
     net.layers[0].W, net.layers[0].b = [[1.0]], [-1.0]
     net.layers[1].freeze("W", "b")
     result = bprop.gradcheck(net, [[1.0]], [[0.5]])
-    assert result.skipped == {"W1": 1, "b1": 1} and result.checked == 0
+    assert result.skipped == {"W1": 1, "b1": 1}
+    assert result.checked == 0
     assert not result.passed
-    assert result.skip_note().startswith("all 2 entries skipped") and "nothing was checked" in str(result)
+    assert result.skip_note().startswith("all 2 entries skipped")
+    assert "nothing was checked" in str(result)
 
 
 def test_gradcheck_progress_bar(capsys, monkeypatch):

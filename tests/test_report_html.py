@@ -27,7 +27,9 @@ def images(page: str) -> dict[str, bytes]:
 def check_self_contained(page: str) -> None:
     # Nothing fetched over the network: no external scripts, styles, images or fonts.
     assert not re.search(r'(src|href)="(https?:)?//', page)
-    assert "<script" not in page and "@import" not in page and "url(" not in page
+    assert "<script" not in page
+    assert "@import" not in page
+    assert "url(" not in page
     for png in images(page).values():
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -65,7 +67,8 @@ def test_digits_report_has_every_section(tmp_path, digits_run):
     }
     check_self_contained(page)
     assert "No problems found" in page
-    assert "<th>samples</th><td>1,797</td>" in page and "<th>learning rate</th><td>0.1</td>" in page
+    assert "<th>samples</th><td>1,797</td>" in page
+    assert "<th>learning rate</th><td>0.1</td>" in page
     assert "<th>dead ReLU units</th>" in page  # the per-layer table under the curves
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temp file left behind
 
@@ -94,7 +97,8 @@ def test_findings_are_listed_and_escaped(digits_run):
         net, X / 16, np.eye(10)[y], loss="cce", learning_rate=3.0, epochs=3, diagnostics=True, verbose=0
     )
     page = render_report(net=net, history=history, data_summary={"<name>": "a & b"})
-    assert '<ul class="findings">' in page and "of ReLU units dead since epoch" in page
+    assert '<ul class="findings">' in page
+    assert "of ReLU units dead since epoch" in page
     assert "<th>&lt;name&gt;</th><td>a &amp; b</td>" in page
     assert sections(page) == ["findings", "data", "model", "training", "gradients"]  # no X, y: no evaluation
 
@@ -107,7 +111,8 @@ def test_regression_report_without_diagnostics(tmp_path):
     history = bprop.fit(net, X, Y, learning_rate=0.05, epochs=5, verbose=0)
     page = render_report(net=net, history=history.to_dict(), data_summary={}, X=X, y=Y)
     assert "predicted vs true values" in images(page)
-    assert "trained without diagnostics" in page and "per-layer gradient curves" not in images(page)
+    assert "trained without diagnostics" in page
+    assert "per-layer gradient curves" not in images(page)
 
 
 def test_bad_arguments_name_the_fix(tmp_path, digits_run):
@@ -130,7 +135,8 @@ def test_a_failed_call_leaves_an_existing_report_untouched(tmp_path, digits_run)
     path.write_text("old report")
     with pytest.raises(ValueError):
         write_report(path, net=net, history=history, data_summary={}, X=X, y=y[:10])
-    assert path.read_text() == "old report" and os.listdir(tmp_path) == ["report.html"]
+    assert path.read_text() == "old report"
+    assert os.listdir(tmp_path) == ["report.html"]
 
 
 def test_evaluation_says_which_rows_it_shows(digits_run):

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
+import bprop  # noqa: E402
 from bprop import files as _files  # noqa: E402
 from bprop.report.curves import loss_curves, save_figure  # noqa: E402
 
@@ -34,7 +35,8 @@ def test_classification_history_gives_loss_and_accuracy_panels():
     assert legend_texts(loss_ax) == ["training loss", "validation loss"]
     assert legend_texts(acc_ax) == ["training accuracy", "validation accuracy"]
     train, val = loss_ax.get_lines()
-    assert list(train.get_xdata()) == [1, 2, 3, 4] and list(train.get_ydata()) == HISTORY["loss"]
+    assert list(train.get_xdata()) == [1, 2, 3, 4]
+    assert list(train.get_ydata()) == HISTORY["loss"]
     assert list(val.get_ydata()) == HISTORY["val_loss"]
     assert list(acc_ax.get_lines()[1].get_ydata()) == HISTORY["val_metric"]
     assert "4 epochs" in fig.get_suptitle()
@@ -53,15 +55,15 @@ def test_history_object_without_metric_or_validation_gives_one_panel():
 
 
 def test_bprop_history_and_best_epoch_marker():
-    History = pytest.importorskip("bprop.history").History
-    history = History(**{k: v for k, v in HISTORY.items()}, best_epoch=3)
+    history = bprop.History(**{k: v for k, v in HISTORY.items()}, best_epoch=3)
     fig = loss_curves(history)
     assert all("best epoch (3)" in legend_texts(ax) for ax in fig.axes)
 
 
 def test_loss_spanning_orders_of_magnitude_uses_a_log_axis():
     fig = loss_curves({"loss": list(10.0 ** -np.arange(6))})
-    assert fig.axes[0].get_yscale() == "log" and "log" in fig.axes[0].get_ylabel()
+    assert fig.axes[0].get_yscale() == "log"
+    assert "log" in fig.axes[0].get_ylabel()
     assert loss_curves({"loss": [1.0, 0.5]}).axes[0].get_yscale() == "linear"
 
 
@@ -102,7 +104,8 @@ def test_failed_save_keeps_the_old_plot(tmp_path, monkeypatch):
     monkeypatch.setattr(_files, "_fsync", fail)
     with pytest.raises(ValueError, match="cannot write .*curves.png.*disk full"):
         save_figure(loss_curves({"loss": [3.0, 2.0]}), path)
-    assert path.read_bytes() == old and len(list(tmp_path.iterdir())) == 1
+    assert path.read_bytes() == old
+    assert len(list(tmp_path.iterdir())) == 1
 
 
 def test_plotting_never_imports_pyplot():

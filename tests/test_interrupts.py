@@ -49,7 +49,8 @@ def test_signal_saves_checkpoint_and_model_then_resume_matches(tmp_path, sig, st
     assert process.returncode == status, stderr
     assert "Traceback" not in stderr
     assert "resume with: bprop train --resume ck" in stdout
-    assert (tmp_path / "cut.safetensors").exists() and checkpoint.exists()
+    assert (tmp_path / "cut.safetensors").exists()
+    assert checkpoint.exists()
     cut_model = bprop.load(tmp_path / "cut.safetensors")
     assert all(np.isfinite(p).all() for p in cut_model.net.parameters())
 
@@ -86,7 +87,8 @@ def test_two_sigints_5_ms_apart_during_training_keep_the_model(tmp_path):
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr and "error:" not in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "error:" not in stderr, stderr
     assert "interrupted: the best model so far is in cut.safetensors" in stdout
     assert all(np.isfinite(p).all() for p in bprop.load(tmp_path / "cut.safetensors").net.parameters())
 
