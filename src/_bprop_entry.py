@@ -19,7 +19,11 @@ def _import_holding_ctrl_c() -> bool:
     from importlib import import_module
 
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    # A SIGINT ignored from the start (a background job of a script) stays ignored, as bprop does throughout.
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    previous = signal.signal(
+        signal.SIGINT, signal.SIG_IGN if ignored else lambda signum, frame: received.append(signum)
+    )
     try:
         for name in _PRELOAD:
             try:
@@ -43,6 +47,9 @@ def main() -> int:
             return status
     except KeyboardInterrupt:
         pass
+    except MemoryError:  # even importing NumPy and pandas needs memory a tight limit may not leave
+        print("error: out of memory while starting; free some memory or raise the limit (ulimit -v)", file=sys.stderr)
+        return 2
     print("error: interrupted", file=sys.stderr)
     return 130
 

@@ -312,3 +312,36 @@ def test_evaluate_json_stays_strict_when_r2_is_undefined(tmp_path, capsys):
     result = json.loads(out)  # strict JSON: no NaN token
     assert result["r2"] is None
     assert result["n_samples"] == 1
+
+
+def test_class_labels_written_with_leading_zeros_are_predicted_as_written(tmp_path, capsys):
+    rows = [f"{x:.2f},{'01' if x < 0.5 else '02'}" for x in np.linspace(0, 1, 60)]
+    model, data = train_model(tmp_path, "codes.csv", "x,label\n" + "\n".join(rows) + "\n", "--layers", "8")
+    code, out, err = run(capsys, "predict", str(model), str(data))
+    assert code == 0, err
+    assert set(out.splitlines()[1:]) <= {"01", "02"}
+    assert "02" in out.splitlines()[1:]
+
+
+def test_info_reads_a_piped_model_once(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    model, _ = train_model(tmp_path, "pets.csv", mixed_table(), "--layers", "4")
+    done = subprocess.run(
+        f"cat {model} | {sys.executable} -m bprop.cli info /dev/stdin",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "features: " in done.stdout
+
+
+def test_info_names_the_columns_left_out_at_training(tmp_path, capsys):
+    rows = [f"id{i:05d},{i % 7}.5,{'a' if i % 2 else 'b'}" for i in range(60)]
+    model, _ = train_model(tmp_path, "ids.csv", "id,x,label\n" + "\n".join(rows) + "\n", "--layers", "4")
+    code, out, err = run(capsys, "info", str(model))
+    assert code == 0, err
+    assert "left out at training (too many distinct values): id" in out

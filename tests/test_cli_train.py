@@ -343,3 +343,46 @@ def test_train_refuses_an_output_that_is_the_data_file(tmp_path, capsys):
     assert_one_error(*run(capsys, "train", data, *FAST, "--report", tmp_path / "link.html"), "--report", "same file")
     assert_one_error(*run(capsys, "train", data, *FAST, "--plot", tmp_path / "hard.png"), "--plot", "same file")
     assert snapshot(tmp_path) == before
+
+
+def test_train_keeps_its_model_when_the_reader_of_stdout_and_stderr_goes_away(tmp_path):
+    """``bprop train ... 2>&1 | true``: the notices and results are lost, never the model."""
+    write_csv(tmp_path / "pets.csv", mixed_table())  # its gaps make train write notices to stderr
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bprop.cli", "train", "pets.csv", *FAST],
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=write_end,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0
+    assert bprop.load(tmp_path / "model.safetensors").training["summary"]["epochs"] == 5
+
+
+def test_an_output_inside_the_checkpoint_folder_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "train", "--quiet", "--checkpoint", "ck", "--out", "ck/checkpoint.safetensors")
+    assert_one_error(code, out, err, "is inside the checkpoint folder 'ck'")
+    assert not (tmp_path / "ck").exists()
+
+
+def test_a_checkpoint_needs_data_that_can_be_read_again(tmp_path):
+    write_csv(tmp_path / "pets.csv", mixed_table())
+    with open(tmp_path / "pets.csv", "rb") as data:
+        done = subprocess.run(
+            f"cat | {sys.executable} -m bprop.cli train /dev/stdin --quiet --checkpoint ck",
+            shell=True,
+            cwd=tmp_path,
+            stdin=data,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --checkpoint needs DATA to be a file it can read again")
+    assert not (tmp_path / "ck").exists()

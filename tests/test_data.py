@@ -417,3 +417,19 @@ def test_table_encoder_from_dict_rejects_a_target_that_is_also_a_feature(mixed_t
     state["target"]["column"] = "size"
     with pytest.raises(ValueError, match="target column 'size' is also a feature column"):
         TableEncoder.from_dict(state)
+
+
+def test_whole_numbers_written_with_leading_zeros_are_read_as_text(tmp_path):
+    path = tmp_path / "codes.csv"
+    path.write_text("code,amount,label\n007,5,01\n042,,02\n100,7,10\n")
+    table = read_csv(path)
+    assert table["code"].tolist() == ["007", "042", "100"]
+    assert table["label"].tolist() == ["01", "02", "10"]
+    assert table["amount"].dtype.kind == "f"  # a number without leading zeros stays a number
+
+
+def test_whole_numbers_without_leading_zeros_stay_numbers(tmp_path):
+    path = tmp_path / "counts.csv"
+    path.write_text("count,zero,label\n7,0,1\n42,0,2\n100,0,3\n")
+    table = read_csv(path)
+    assert [table[c].dtype.kind for c in table.columns] == ["i", "i", "i"]

@@ -186,3 +186,29 @@ def test_gradcheck_progress_bar(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
     with pytest.raises(ValueError, match="progress must be True, False or 'auto'"):
         bprop.gradcheck(net, X, Y, progress="yes")
+
+
+def test_a_barely_active_relu_unit_does_not_fail_a_correct_model():
+    """A hidden unit active by 1e-9 gives the next layer's weights gradients of that size, below what
+    finite differences of an O(1) loss can resolve: rounding, not a wrong gradient."""
+    hidden = bprop.Dense(2, 2, "relu", dtype=np.float64, init=np.array([[1.0, -1.0], [1.0, 1.0]]), bias_init=1e-9)
+    output = bprop.Dense(2, 2, "sigmoid", dtype=np.float64, init=np.array([[0.4, 0.5], [0.45, 0.55]]), bias_init=0.6)
+    net = bprop.Sequential([hidden, output])
+    result = bprop.gradcheck(net, [[0.5, -0.5]], [[0.01, 0.99]])
+    assert result.passed, result.summary()
+
+
+def test_the_rounding_floor_still_catches_a_wrong_small_gradient(monkeypatch):
+    net = bprop.mlp([3, 4, 2], activation="tanh", seed=0, dtype=np.float64)
+    X, Y = np.full((2, 3), 0.01), np.zeros((2, 2))
+    assert bprop.gradcheck(net, X, Y).passed
+    original = bprop.Dense.backward
+
+    def off_by_ten_percent(self, *args, **kwargs):  # the output layer's dW (about 2e-4) 10 % too large
+        out = original(self, *args, **kwargs)
+        if self.fan_in == 4:
+            self.dW *= 1.1
+        return out
+
+    monkeypatch.setattr(bprop.Dense, "backward", off_by_ten_percent)
+    assert not bprop.gradcheck(net, X, Y).passed

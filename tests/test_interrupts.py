@@ -183,3 +183,21 @@ def test_a_repeated_sigint_is_the_same_request_but_a_late_one_forces_the_stop(mo
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)
+
+
+def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
+    """A background job of a shell script starts with SIGINT ignored (so Ctrl-C on the script leaves it
+    running): bprop honours that throughout instead of taking SIGINT over once training starts."""
+    process = subprocess.Popen(
+        bprop_cli("train", *ARGS, "--epochs", "5", "--checkpoint", "ck", "--out", "m.safetensors"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    wait_for(tmp_path / "ck" / "checkpoint.safetensors", process)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "stopped: max_epochs after 5 epochs" in stdout

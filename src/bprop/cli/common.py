@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -55,21 +56,22 @@ class _DropsOutputOnceClosed:
 
 @contextlib.contextmanager
 def outliving_stdout(enabled: bool = True):
-    """While ``enabled``, the work inside goes on when the reader of stdout goes away (``| head -1``):
-    what ``train`` prints is lost, never the model it writes."""
+    """While ``enabled``, the work inside goes on when the reader of stdout or stderr goes away
+    (``| head -1``, ``2>&1 | true``): what ``train`` prints is lost, never the model it writes."""
     if not enabled:
         yield
         return
-    original = sys.stdout
-    sys.stdout = _DropsOutputOnceClosed(original)
+    originals = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _DropsOutputOnceClosed(originals[0]), _DropsOutputOnceClosed(originals[1])
     try:
         yield
     finally:
-        sys.stdout = original
-        try:
-            original.flush()
-        except BrokenPipeError:
-            silence_stdout(original)
+        sys.stdout, sys.stderr = originals
+        for stream in originals:
+            try:
+                stream.flush()
+            except BrokenPipeError:
+                silence_stdout(stream)
 
 
 def notice(message: str) -> None:
@@ -166,8 +168,19 @@ def check_parent_folder(flag: str, text: str, path: Path) -> None:
         raise CliError(f"{flag} {text!r}: {str(parent)!r} is a file, not a folder; give a path inside a folder")
     if not parent.exists():
         raise CliError(f"{flag} {text!r}: folder {str(parent)!r} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not os.access(parent, os.W_OK | os.X_OK) or not _can_create_in(parent):
         raise CliError(f"{flag} {text!r}: folder {str(parent)!r} is not writable; choose another folder")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can really be made there: os.access says yes to root even on /proc or /sys."""
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".bprop-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
 
 
 def input_file(flag: str, text: str) -> Path:

@@ -31,11 +31,12 @@ def register(sub) -> None:
     p.set_defaults(run=run_info)
 
 
-def _load(path_text: str):
+def _load(path_text: str, model=None):
+    """``(model, its TableEncoder)``; pass ``model`` when it is already loaded (a pipe can be read only once)."""
     from .. import modelfile as io
     from ..tables.data import TableEncoder
 
-    model = io.load(input_file("MODEL", path_text))
+    model = io.load(input_file("MODEL", path_text)) if model is None else model
     if not model.preprocessing:
         raise CliError(f"{path_text!r} has no stored preprocessing; it was not written by 'bprop train'")
     # Whatever a tampered (and re-hashed) file holds, reading it must end in one error line, not a traceback.
@@ -135,11 +136,14 @@ def run_info(args) -> int:
     for layer in net.layers:
         print(f"  {layer!r}")
     if model.preprocessing:
-        _, encoder = _load(args.model)
+        _, encoder = _load(args.model, model)
         target = encoder.target
         what = f"classes {target.classes_}" if target.task_ == "classification" else "numeric (standardised)"
         print(f"target: {target.name_!r}, {target.task_}, {what}")
-        print(f"features: {len(encoder.features.feature_names)} columns → {len(encoder.features.output_names)} inputs")
+        features = encoder.features
+        print(f"features: {len(features.feature_names)} columns → {len(features.output_names)} inputs")
+        if features.left_out_:
+            print(f"left out at training (too many distinct values): {', '.join(features.left_out_)}")
     try:
         _print_training(model.training or {})
     except (KeyError, TypeError, AttributeError, ValueError) as exc:

@@ -182,7 +182,22 @@ def _outputs(args) -> _Outputs:
     )
     for flag, path in (("--out", outputs.out), ("--plot", outputs.plot), ("--report", outputs.report)):
         refuse_same_file(flag, path, DATA=args.data)
+        if outputs.checkpoint is not None and path is not None and _inside(path, outputs.checkpoint):
+            raise CliError(
+                f"{flag} {str(path)!r} is inside the checkpoint folder {str(outputs.checkpoint)!r}, which "
+                "bprop manages; write it elsewhere"
+            )
+    if outputs.checkpoint is not None and args.resume is None and args.data is not None:
+        if not Path(args.data).is_file():
+            raise CliError(
+                f"--checkpoint needs DATA to be a file it can read again on --resume, but {args.data!r} is "
+                "a pipe or device; save the data to a file first, or train without --checkpoint"
+            )
     return outputs
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().parent == folder.resolve() or folder.resolve() in path.resolve().parents
 
 
 def _read_and_prepare(args, settings: dict):

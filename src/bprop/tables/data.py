@@ -125,7 +125,8 @@ def _parse(source, compression: str | None, path: Path, **options) -> pd.DataFra
         sep = _separator(pd.read_csv(source, nrows=0, compression=compression))
         if not isinstance(source, Path):
             source.seek(0)
-        return pd.read_csv(source, sep=sep, compression=compression, low_memory=False, **options)
+        table = pd.read_csv(source, sep=sep, compression=compression, low_memory=False, **options)
+        return _codes_as_text(table, source, sep=sep, compression=compression, **options)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{where} is empty; a CSV needs a header line and at least one data row") from None
     except UnicodeDecodeError:
@@ -146,6 +147,37 @@ def _parse(source, compression: str | None, path: Path, **options) -> pd.DataFra
         raise ValueError(
             f"{where} is damaged: it is not a complete {compression} file ({detail}); download or compress it again"
         ) from None
+
+
+def _codes_as_text(table: pd.DataFrame, source, **options) -> pd.DataFrame:
+    """Columns of whole numbers written with leading zeros (``007``, ``01``) are codes, not quantities:
+    read them again as text, so that ``007`` stays ``007`` as a category or a class label. Only columns
+    pandas read as whole numbers are looked at again (a second pass over just those columns)."""
+    import pandas as pd
+
+    given = set(options.pop("dtype", None) or {})
+    candidates = [c for c in table.columns if c not in given and _whole_numbers(table[c])]
+    if not candidates:
+        return table
+    if not isinstance(source, Path):
+        source.seek(0)
+    options.pop("decimal", None)
+    text = pd.read_csv(source, usecols=candidates, dtype=str, low_memory=False, **options)
+    for column in candidates:
+        if text[column].str.match(r"\s*[+-]?0\d").fillna(False).any():
+            table[column] = text[column].str.strip()
+    return table
+
+
+def _whole_numbers(column: pd.Series) -> bool:
+    from pandas.api import types
+
+    if types.is_integer_dtype(column):
+        return True
+    if not types.is_float_dtype(column):
+        return False
+    present = column.dropna().to_numpy()
+    return present.size > 0 and bool((present == np.round(present)).all())
 
 
 def _damaged_errors() -> tuple[type[BaseException], ...]:

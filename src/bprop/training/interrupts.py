@@ -33,6 +33,12 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _handled() -> list[int]:
+    """The signals to take over: those not ignored. A process started with SIGINT ignored (a background
+    job of a shell script, so that Ctrl-C on the script leaves it running) keeps ignoring it."""
+    return [sig for sig in SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
 @contextlib.contextmanager
 def stop_on_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
     """While active, the first SIGINT calls ``request_stop("interrupted")`` and SIGTERM
@@ -52,7 +58,7 @@ def stop_on_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
             first.append(time.monotonic())
             request_stop(reason(signum))
 
-    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
+    previous = {sig: signal.signal(sig, handler) for sig in _handled()}
     held = [s for h in set(previous.values()) if isinstance(h, _Recorder) for s in h.received]
     if held:
         handler(held[0], None)
@@ -77,7 +83,7 @@ class SignalHold:
         if self._recorder is not None or not _in_main_thread():
             return
         self._recorder = _Recorder()
-        self._previous = {sig: signal.signal(sig, self._recorder) for sig in SIGNALS}
+        self._previous = {sig: signal.signal(sig, self._recorder) for sig in _handled()}
 
     def release(self) -> list[int]:
         """Restore the handlers; the signals held (none if not holding)."""
