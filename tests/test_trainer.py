@@ -642,3 +642,149 @@ def test_the_trainer_refuses_something_that_is_not_a_network():
     X, Y = regression()
     with pytest.raises(ValueError, match="Sequential"):
         bprop.Trainer(object(), X, Y, verbose=0)
+
+
+# -- what an adversarial review found ---------------------------------------------------------------
+
+
+class SnapshotAt(bprop.Callback):
+    """Takes a snapshot at one hook of one epoch (and batch)."""
+
+    def __init__(self, hook, epoch, batch=None):
+        self.hook, self.epoch, self.batch, self.taken = hook, epoch, batch, None
+
+    def _maybe(self, state, hook):
+        if hook == self.hook and state.epoch == self.epoch and self.batch in (None, state.batch):
+            self.taken = self.taken or state.snapshot()
+
+    def on_epoch_begin(self, state):
+        self._maybe(state, "epoch_begin")
+
+    def on_batch_end(self, state):
+        self._maybe(state, "batch_end")
+
+
+@pytest.mark.parametrize(("hook", "epoch", "batch"), [("epoch_begin", 1, None), ("epoch_begin", 2, None),
+                                                       ("batch_end", 2, 7), ("batch_end", 2, 3)])  # fmt: skip
+def test_a_snapshot_taken_by_a_callback_resumes_bit_identically(hook, epoch, batch):
+    """50 rows in batches of 8: batch 7 is the epoch's last, after which nothing of it is left to take."""
+    reference, expected = uninterrupted("adam_dropout")
+    taker = SnapshotAt(hook, epoch, batch)
+    net_options, options = CONFIGS["adam_dropout"]
+    X, Y = regression()
+    bprop.Trainer(make_net(**net_options), X, Y, verbose=0, callbacks=[taker], **options()).run()
+    resumed_net = make_net(seed=5, **net_options)
+    history = bprop.Trainer(resumed_net, X, Y, verbose=0, resume=taker.taken, **options()).run()
+    assert weight_bytes(resumed_net) == weight_bytes(reference)
+    assert history_facts(history) == history_facts(expected)
+
+
+def test_resuming_leaves_the_snapshot_as_it_was():
+    _, trainer = trainer_for("adam_dropout")
+    trainer.run_epoch()
+    snapshot = trainer.state.snapshot()
+    before = copy.deepcopy(snapshot)
+    net_options, options = CONFIGS["adam_dropout"]
+    X, Y = regression()
+    bprop.Trainer(make_net(**net_options), X, Y, verbose=0, resume=snapshot, **options()).run()
+    assert snapshot["history"] == before["history"]
+
+
+def test_diagnostics_survive_a_mid_epoch_resume():
+    _, trainer = trainer_for("sgd_fused")
+    trainer.step(2)
+    snapshot = trainer.state.snapshot()
+    net_options, options = CONFIGS["sgd_fused"]
+    X, Y = regression()
+    net = make_net(**net_options)
+    history = bprop.Trainer(net, X, Y, verbose=0, diagnostics=True, resume=snapshot, **options()).run()
+    assert len(history.diagnostics) == 6
+
+
+def test_flattening_the_network_after_building_the_trainer_changes_nothing():
+    X, Y = regression()
+    results = []
+    for flatten_first in (True, False):
+        net = make_net()
+        if flatten_first:
+            net.flatten()
+        trainer = bprop.Trainer(net, X, Y, epochs=3, seed=0, verbose=0, gradient_hook=lambda grads: None)
+        if not flatten_first:
+            net.flatten()
+        trainer.run()
+        results.append(weight_bytes(net))
+    assert results[0] == results[1]
+
+
+def test_a_diverging_step_on_ends_training_and_keeps_finite_weights():
+    X, Y = regression()
+    net = bprop.mlp([3, 8, 1], activation="identity", seed=0, dtype=np.float64)
+    trainer = bprop.Trainer(net, X, Y, optimizer=bprop.SGD(50.0), verbose=0)
+    with pytest.warns(bprop.DivergenceWarning):
+        for _ in range(200):
+            trainer.step_on(X[:4], Y[:4])
+            if trainer.state.finished:
+                break
+    assert trainer.state.history.stop_reason == "diverged"
+    assert all(np.isfinite(p).all() for p in net.parameters())
+
+
+def test_a_failing_gradient_hook_leaves_the_position_where_it_was():
+    X, Y = regression()
+    calls = []
+
+    def flaky(grads):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("network down")
+
+    trainer = bprop.Trainer(make_net(), X, Y, epochs=2, seed=0, verbose=0, gradient_hook=flaky)
+    trainer.step()
+    with pytest.raises(RuntimeError):
+        trainer.step()
+    assert trainer.state.cursor == 32  # one batch of 32 rows done, the failed one not counted
+    assert trainer.state.batch == 1
+
+
+@pytest.mark.parametrize(
+    ("other_net", "other_options", "fragment"),
+    [
+        (lambda: bprop.mlp([3, 4, 4, 1], activation="tanh", dtype=np.float64), {}, "another network"),
+        (lambda: make_net(), {"optimizer": "sgd"}, "another optimiser"),
+        (lambda: make_net(), {"schedule": "plateau"}, "another schedule"),
+        (lambda: make_net(), {"validation_split": 0.2}, "a run monitoring loss"),
+    ],
+)
+def test_a_snapshot_of_another_run_is_refused_before_anything_changes(other_net, other_options, fragment):
+    X, Y = regression()
+    trainer = bprop.Trainer(make_net(), X, Y, optimizer="adam", epochs=2, seed=0, verbose=0)
+    trainer.step(3)
+    snapshot = trainer.state.snapshot()
+    net = other_net()
+    before = weight_bytes(net)
+    options = {"optimizer": "adam", "epochs": 2, "seed": 0, "verbose": 0} | other_options
+    with pytest.raises(ValueError, match=fragment):
+        bprop.Trainer(net, X, Y, resume=snapshot, **options)
+    assert weight_bytes(net) == before
+
+
+def test_a_source_whose_batches_do_not_match_is_refused():
+    X, Y = regression()
+
+    class ShortTargets:
+        n_rows = 50
+
+        def order(self, rng):
+            return np.arange(50)
+
+        def take(self, rows):
+            return X[rows], Y[rows][:1], None
+
+    with pytest.raises(ValueError, match="the batch source's Y"):
+        bprop.Trainer(make_net(), source=ShortTargets(), epochs=1, verbose=0).run()
+
+
+def test_step_after_the_end_returns_none():
+    _, trainer = trainer_for("sgd_fused")
+    trainer.run()
+    assert trainer.step() is None

@@ -88,7 +88,7 @@ def fit(
             ``History.diagnostics`` (``True``, or a configured :class:`~bprop.training.diagnostics.Diagnostics`);
             :func:`bprop.insight.findings` turns them into advice.
         verbose: ``"auto"`` (progress bar on an interactive terminal), 0 (silent) or 1 (bar).
-        resume: a snapshot from ``TrainingState.snapshot()`` (taken at the end of an epoch, e.g. by a
+        resume: a snapshot from ``TrainingState.snapshot()`` (taken anywhere, also inside an epoch, e.g. by a
             checkpoint callback). Training continues after that epoch with the same weights, optimiser,
             schedule, shuffling and dropout random states, History and best-weights bookkeeping, so
             with the same arguments and data it ends bit-identical to a run never interrupted.

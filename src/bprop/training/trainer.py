@@ -17,6 +17,7 @@ best-weights tracker are the small objects of :mod:`bprop.training.stopping`, ru
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 import warnings
@@ -72,13 +73,19 @@ class TrainerState(TrainingState):
     started_at: float = 0.0
 
     def snapshot(self) -> dict:  # type: ignore[override]
-        """The state as plain values and array copies: enough to resume bit-identically."""
+        """The state as plain values and array copies: enough to resume bit-identically.
+
+        Taken after training has finished with restore-best, it holds the best epoch's weights with the
+        last epoch's position and optimiser: resuming continues from those weights, which a longer run
+        would not have done (checkpoints are taken before the best weights are put back).
+        """
         return {
             "epoch": self.epoch - 1 if self.epoch_open else self.epoch,
             "params": [p.copy() for p in self.net.parameters()],
             "optimizer": self.optimizer.state_dict(),
             "base_rate": self.base_rate,
             "schedule": self.schedule.state_dict(),
+            "optimizer_type": type(self.optimizer).__name__,
             "shuffle_rng": self.shuffle_rng.bit_generator.state,
             "layer_rngs": [layer.rng.bit_generator.state for layer in self.random_layers],
             "history": self.history.to_dict(),
@@ -96,7 +103,13 @@ class TrainerState(TrainingState):
         return {"cursor": self.cursor, "rng_state": self.epoch_rng_state, "sums": list(self.sums), "batch": self.batch}
 
     def restore(self, snapshot: dict) -> None:
-        """Put back a :meth:`snapshot` (from this run or a checkpoint of it)."""
+        """Put back a :meth:`snapshot` (from this run or a checkpoint of it); the snapshot is not changed.
+
+        A snapshot of another network (other shapes or dtype), optimiser or schedule, or of a run that
+        monitored another quantity, is refused before anything is changed.
+        """
+        _check_snapshot(snapshot, self)
+        snapshot = copy.deepcopy(snapshot)
         params = self.net.parameters()
         for p, saved in zip(params, snapshot["params"], strict=True):
             np.copyto(p, saved)
@@ -124,6 +137,46 @@ class TrainerState(TrainingState):
         self.epoch += 1
         self.cursor, self.epoch_rng_state = open_epoch["cursor"], open_epoch["rng_state"]
         self.sums, self.batch = list(open_epoch["sums"]), open_epoch["batch"]
+
+
+def _check_snapshot(snapshot, state: TrainerState) -> None:
+    """Refuse a snapshot that does not fit ``state``'s network, optimiser, schedule or monitor."""
+    if not isinstance(snapshot, dict) or "params" not in snapshot:
+        raise ValueError("resume takes a snapshot from TrainerState.snapshot() or load_checkpoint()")
+    mine = state.net.parameters()
+    theirs = [np.asarray(p) for p in snapshot["params"]]
+    shapes = [(p.shape, p.dtype) for p in mine], [(p.shape, p.dtype) for p in theirs]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            f"the snapshot is of another network (parameters {shapes[1]}), not this one ({shapes[0]}); "
+            "resume with the network and dtype the snapshot was taken from"
+        )
+    problems = []
+    kind = snapshot.get("optimizer_type", type(state.optimizer).__name__)
+    if kind != type(state.optimizer).__name__:
+        problems.append(f"another optimiser ({kind}, this run: {type(state.optimizer).__name__})")
+    if set(snapshot["schedule"]) != set(state.schedule.state_dict()):
+        problems.append("another schedule")
+    if snapshot["history"].get("monitor") != state.history.monitor:
+        problems.append(f"a run monitoring {snapshot['history'].get('monitor')} (this one: {state.history.monitor})")
+    if len(snapshot["layer_rngs"]) != len(state.random_layers):
+        problems.append("another number of dropout layers")
+    if problems:
+        raise ValueError(f"the snapshot is of {', '.join(problems)}; resume with the options it was taken with")
+
+
+def _check_batch(batch, n: int, net: Sequential) -> None:
+    """A batch source's batch has the rows asked for, the network's widths and dtype (no broadcasting)."""
+    if not (isinstance(batch, tuple) and len(batch) == 3):
+        raise ValueError("a batch source's take() must return (X, Y, sample weights or None)")
+    X, Y, w = batch
+    want = {"X": (n, net.n_inputs), "Y": (n, net.n_outputs)}
+    for name, array in (("X", X), ("Y", Y)):
+        if not isinstance(array, np.ndarray) or array.shape != want[name] or array.dtype != net.dtype:
+            got = (getattr(array, "shape", type(array).__name__), getattr(array, "dtype", None))
+            raise ValueError(f"the batch source's {name} is {got}, expected shape {want[name]} of {net.dtype}")
+    if w is not None and (not isinstance(w, np.ndarray) or w.shape != (n,) or not (w >= 0).all()):
+        raise ValueError(f"the batch source's sample weights must be an array of {n} values >= 0")
 
 
 class _DivergedError(Exception):
@@ -186,7 +239,6 @@ class Trainer:
         self.callbacks = self._callbacks(callbacks, diagnostics, verbose, target_loss, stop_when_all_correct,
                                          patience, max_time, epochs)  # fmt: skip
         self._batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
-        self._params = net.parameters()
         self._is_weight = [name.startswith("W") for name in net.parameter_names()]
         # Without L2, clipping or a gradient hook nothing needs the gradients between backward and update,
         # so plain SGD may update the weights inside the products that form their gradients.
@@ -261,8 +313,11 @@ class Trainer:
 
     # -- driving --------------------------------------------------------------------------------
     def step(self, batches: int = 1) -> float | None:
-        """Run up to ``batches`` updates (crossing epoch ends as needed); returns the last batch loss."""
+        """Run up to ``batches`` updates (crossing epoch ends as needed); returns the last batch loss, or
+        None when training had already finished."""
         batches = check_positive_int("batches", batches)
+        if self.state.finished:
+            return None
         with self._guard():
             for _ in range(batches):
                 if not self._advance():
@@ -273,13 +328,19 @@ class Trainer:
         """One update on the batch you give (one row: the seed's per-example rule); returns its loss.
 
         Uses the run's loss, optimiser, L2, clipping and gradient hook; the epoch's position and the
-        history are left alone.
+        history are left alone. A non-finite loss or weight ends training as divergence, as in
+        :meth:`step`, keeping the weights of the last finished epoch.
         """
+        if self.state.finished:
+            raise ValueError(f"training has finished ({self.state.history.stop_reason}); build a new Trainer")
         X = self.net.check_X(X)
         Y = self.net.check_Y(Y, X.shape[0])
         weights = check_sample_weight(sample_weight, X.shape[0])
         with self._guard():
             value, _ = self._update(X, Y, weights)
+            finite = math.isfinite(value) and all(np.isfinite(p).all() for p in self.net.parameters())
+            if not finite:
+                raise _DivergedError(max(self.state.epoch, 1), f"the loss became {value} in a step_on update")
         return value
 
     def run_epoch(self) -> History:
@@ -311,11 +372,13 @@ class Trainer:
         self._begun = True
         history = self.state.history
         self.state.started_at = time.perf_counter() - (history.time[-1] if history.time else 0.0)
-        if self.state.epoch_open:  # resumed inside an epoch: draw its order again from the saved state
-            self.state.shuffle_rng.bit_generator.state = self.state.epoch_rng_state
-            self._order = self.source.order(self.state.shuffle_rng if self.shuffle else None)
         for cb in self.callbacks:
             cb.on_train_begin(self.state)
+        if self.state.epoch_open:  # resumed inside an epoch: draw its order again from the saved state
+            self.state.shuffle_rng.bit_generator.state = self.state.epoch_rng_state
+            self._order = np.asarray(self.source.order(self.state.shuffle_rng if self.shuffle else None))
+            for cb in self.callbacks:  # their per-epoch bookkeeping starts with the resumed part
+                cb.on_epoch_begin(self.state)
         if not self.state.epoch_open and self.state.epoch >= self.state.epochs:
             self._finish("max_epochs")
 
@@ -328,13 +391,17 @@ class Trainer:
             return False
         if not state.epoch_open:
             self._open_epoch()
+        if state.cursor >= self._order.size:  # resumed from a snapshot taken after the epoch's last batch
+            self._close_epoch()
+            return True
         rows = self._order[state.cursor : state.cursor + self.batch_size]
-        state.cursor += rows.size
-        state.batch += 1
-        Xb, Yb, wb = self.source.take(rows)
+        Xb, Yb, wb = self._take(rows)
         value, hits = self._update(Xb, Yb, wb)
         if not math.isfinite(value):
-            raise _DivergedError(state.epoch, f"the loss became {value} in batch {state.batch}")
+            raise _DivergedError(state.epoch, f"the loss became {value} in batch {state.batch + 1}")
+        # Only now, so that a failing source or gradient hook leaves the position where it was.
+        state.cursor += rows.size
+        state.batch += 1
         batch_weight = float(wb.sum()) if wb is not None else Xb.shape[0]
         sums = state.sums
         sums[0] += value * batch_weight
@@ -348,16 +415,25 @@ class Trainer:
             self._close_epoch()
         return True
 
+    def _take(self, rows: np.ndarray):
+        batch = self.source.take(rows)
+        if not isinstance(self.source, ArraySource):  # ours is right by construction; others are checked
+            _check_batch(batch, rows.size, self.net)
+        return batch
+
     def _open_epoch(self) -> None:
         state = self.state
         state.epoch += 1
         state.epoch_open, state.end_epoch, state.logs = True, False, {}
         state.cursor, state.batch, state.sums = 0, 0, [0.0, 0.0, 0.0]
         state.optimizer.learning_rate = state.schedule.rate(state.epoch - 1, state.base_rate)
+        # The order first, so that a snapshot taken by a callback from here on can draw it again.
+        state.epoch_rng_state = state.shuffle_rng.bit_generator.state
+        self._order = np.asarray(self.source.order(state.shuffle_rng if self.shuffle else None))
+        if self._order.size == 0:
+            raise ValueError("the batch source gave an epoch without rows; check its order()")
         for cb in self.callbacks:
             cb.on_epoch_begin(state)
-        state.epoch_rng_state = state.shuffle_rng.bit_generator.state
-        self._order = self.source.order(state.shuffle_rng if self.shuffle else None)
 
     def _update(self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
         """Forward, backward, update on one batch: ``(loss, weighted count of correct rows)``."""
@@ -373,14 +449,14 @@ class Trainer:
         if not self._plain_step and math.isfinite(value):
             if self.gradient_hook is not None:
                 self.gradient_hook(grads)
-            _regularise(self._params, grads, self._is_weight, self.l2, self.clip_norm)
-            optimizer.step(self._params, grads)
+            _regularise(self.net.parameters(), grads, self._is_weight, self.l2, self.clip_norm)
+            optimizer.step(self.net.parameters(), grads)
         self.state.steps += 1
         self.last_loss = value
         return value, hits
 
     def _close_epoch(self) -> None:
-        state, history, params = self.state, self.state.history, self._params
+        state, history, params = self.state, self.state.history, self.net.parameters()
         if state.stop_requested in ("interrupted", "terminated"):
             # The partial epoch is not recorded; its updates are kept only if they stayed finite.
             if not all(np.isfinite(p).all() for p in params):
@@ -404,7 +480,7 @@ class Trainer:
 
     def _record(self, sums: list[float]) -> None:
         state, history = self.state, self.state.history
-        loss = sums[0] / sums[1] + _penalty(self._params, self._is_weight, self.l2)
+        loss = sums[0] / sums[1] + _penalty(self.net.parameters(), self._is_weight, self.l2)
         history.loss.append(loss)
         history.lr.append(state.optimizer.learning_rate)
         history.time.append(time.perf_counter() - state.started_at)
@@ -423,7 +499,7 @@ class Trainer:
                 state.logs[f"val_{self.metric}"] = val_metric
 
     def _diverged(self, div: _DivergedError) -> None:
-        _copy_into(self._params, self.state.last_good)
+        _copy_into(self.net.parameters(), self.state.last_good)
         self.state.epoch_open = False
         history = self.state.history
         history.stop_message = (
@@ -436,7 +512,7 @@ class Trainer:
     def _finish(self, reason: str) -> None:
         state = self.state
         state.history.stop_reason, state.finished = reason, True
-        if state.best.put_back(self._params):
+        if state.best.put_back(self.net.parameters()):
             state.history.restored_best = True
         for cb in self.callbacks:
             cb.on_train_end(state)
