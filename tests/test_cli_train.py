@@ -386,3 +386,23 @@ def test_a_checkpoint_needs_data_that_can_be_read_again(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: --checkpoint needs DATA to be a file it can read again")
     assert not (tmp_path / "ck").exists()
+
+
+def test_monitor_val_accuracy_restores_the_epoch_of_highest_validation_accuracy(tmp_path, capsys):
+    write_csv(tmp_path / "pets.csv", mixed_table(200))
+    out = tmp_path / "m.safetensors"
+    code, _, err = run(capsys, "train", str(tmp_path / "pets.csv"), "--quiet", "--monitor", "val_accuracy",
+                       "--epochs", "30", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    training = bprop.load(out).training
+    history = training["history"]
+    assert training["settings"]["monitor"] == "val_accuracy"
+    assert history["val_metric"][history["best_epoch"] - 1] == max(history["val_metric"])
+
+
+def test_monitor_val_accuracy_needs_a_classification_target(tmp_path, capsys):
+    write_csv(tmp_path / "reg.csv", regression_table())
+    code, out, err = run(capsys, "train", str(tmp_path / "reg.csv"), "--quiet", "--monitor", "val_accuracy",
+                         "--out", str(tmp_path / "m.safetensors"))  # fmt: skip
+    assert_one_error(code, out, err, "--monitor val_accuracy needs a classification target")
+    assert not (tmp_path / "m.safetensors").exists()

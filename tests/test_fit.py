@@ -362,3 +362,59 @@ def test_a_hold_out_that_would_be_empty_is_a_clear_error():
     net = bprop.mlp([2, 3, 3], activation="tanh", output_activation="softmax", seed=0)
     with pytest.raises(ValueError, match="leaves no validation rows"):
         bprop.fit(net, X, Y, loss="cce", validation_split=0.3, verbose=0)
+
+
+# -- monitor: what patience and restore-best follow -------------------------------------------------
+
+
+def noisy_classes(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    labels = (X[:, 0] + X[:, 1] + rng.normal(scale=1.0, size=n) > 0).astype(int)
+    return X, np.eye(2)[labels]
+
+
+def test_restoring_by_validation_accuracy_picks_the_epoch_of_highest_validation_accuracy():
+    X, Y = noisy_classes()
+    net = bprop.mlp([4, 32, 2], activation="relu", output_activation="softmax", seed=0, dtype=np.float64)
+    history = bprop.fit(
+        net, X, Y, loss="categorical_cross_entropy", optimizer="adam", learning_rate=0.05, epochs=40,
+        batch_size=16, seed=0, validation_split=0.3, monitor="val_accuracy", restore_best_weights=True,
+        verbose=0,
+    )  # fmt: skip
+    best = max(history.val_metric)
+    first_best = history.val_metric.index(best) + 1
+    assert history.best_epoch >= first_best  # the first epoch of that accuracy, or a later one with lower loss
+    assert history.val_metric[history.best_epoch - 1] == best
+    tied = [e for e, acc in enumerate(history.val_metric, start=1) if acc == best]
+    assert history.best_epoch == min(tied, key=lambda e: history.val_loss[e - 1])
+    assert history.restored_best
+
+
+def test_restoring_by_validation_loss_and_by_accuracy_can_differ():
+    X, Y = noisy_classes(seed=2)  # validation loss bottoms out early, validation accuracy peaks late
+    picked = {}
+    for monitor in ("val_loss", "val_accuracy"):
+        net = bprop.mlp([4, 32, 2], activation="relu", output_activation="softmax", seed=0, dtype=np.float64)
+        options = dict(loss="categorical_cross_entropy", optimizer="adam", learning_rate=0.05, epochs=40)
+        options |= dict(batch_size=16, seed=0, validation_split=0.3, restore_best_weights=True, verbose=0)
+        picked[monitor] = bprop.fit(net, X, Y, monitor=monitor, **options).best_epoch
+    assert picked["val_loss"] != picked["val_accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"monitor": "val_f1"}, "monitor must be one of"),
+        ({"monitor": "val_accuracy"}, "needs validation data"),
+        ({"monitor": "accuracy", "loss": "mse"}, "needs metric='accuracy'"),
+    ],
+)
+def test_a_monitor_that_cannot_be_followed_is_refused(options, fragment):
+    X, Y = noisy_classes(40)
+    net = bprop.mlp([4, 3, 2], activation="relu", output_activation="softmax", seed=0)
+    options = {"loss": "categorical_cross_entropy", "epochs": 1, "verbose": 0} | options
+    if options["loss"] == "mse":
+        net = bprop.mlp([4, 3, 2], activation="relu", seed=0)
+    with pytest.raises(ValueError, match=fragment):
+        bprop.fit(net, X, Y, **options)

@@ -560,3 +560,15 @@ def test_sklearn_stopping_stops_where_scikit_learn_does(losses):
             stopped_at = epoch
             break
     assert stopped_at == sklearn_no_improvement(losses, tol=1.0, n_iter_no_change=2)
+
+
+def test_an_equal_score_with_a_lower_loss_becomes_the_best_without_resetting_the_wait():
+    best = BestWeights(restore=True, mode="max")
+    params = [np.zeros(2)]
+    assert best.update(0.8, params, tie=0.50)
+    params[0][:] = 1.0
+    assert best.update(0.8, params, tie=0.40)  # same accuracy, lower loss: the new best epoch
+    assert best.wait == 1  # but not an improvement of the score
+    params[0][:] = 2.0
+    assert not best.update(0.8, params, tie=0.45)
+    assert np.array_equal(best.weights[0], np.ones(2))

@@ -60,6 +60,12 @@ def register(sub) -> None:
     p.add_argument("--val-split", default="0.1", help="validation fraction (default 0.1)")
     p.add_argument("--test-split", default="0.2", help="test fraction (default 0.2)")
     p.add_argument("--patience", default="10", help="stop after this many epochs without val improvement")
+    p.add_argument(
+        "--monitor",
+        default="val_loss",
+        choices=["val_loss", "val_accuracy"],
+        help="what patience and the restored best epoch follow (val_accuracy: classification; the loss breaks ties)",
+    )
     p.add_argument("--dropout", default="0", help="dropout rate after each hidden layer (default 0)")
     p.add_argument("--l2", default="0", help="L2 weight decay (default 0)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
@@ -104,6 +110,7 @@ def _settings(args) -> dict:
         "val_split": val,
         "test_split": test,
         "patience": positive_int("--patience", args.patience),
+        "monitor": str(args.monitor),
         "dropout": dropout,
         "l2": l2,
         "dtype": args.dtype,
@@ -269,6 +276,7 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
             seed=settings["seed"],
             validation_data=(prepared.X_val, prepared.Y_val),
             patience=settings["patience"],
+            monitor=_monitor(settings, prepared),
             l2=settings["l2"],
             restore_best_weights=True,
             # "auto": a bar only on a terminal, so CI logs do not fill with carriage-return lines.
@@ -283,6 +291,13 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
     for warning in caught:
         warn(str(warning.message))
     return history, time.perf_counter() - started
+
+
+def _monitor(settings: dict, prepared) -> str:
+    monitor = settings.get("monitor", "val_loss")  # checkpoints of older runs have no such setting
+    if monitor == "val_accuracy" and prepared.encoder.target.task_ != "classification":
+        raise CliError("--monitor val_accuracy needs a classification target; this one is regression (use val_loss)")
+    return monitor
 
 
 def _save_model(net, prepared, settings: dict, history, seconds: float, results: dict, out: Path) -> None:
@@ -353,7 +368,7 @@ class _Default(str):
 RESUMED_FLAGS = {
     **dict.fromkeys(["layers", "activation", "optimizer", "epochs", "batch_size", "val_split", "test_split"]),
     **dict.fromkeys(["patience", "dropout", "l2", "dtype", "seed", "task", "target"]),
-    **dict.fromkeys(["decimal", "keep_high_cardinality"]),
+    **dict.fromkeys(["decimal", "keep_high_cardinality", "monitor"]),
     "lr": "learning_rate",
 }
 

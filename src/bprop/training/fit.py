@@ -50,6 +50,7 @@ def fit(
     diagnostics: bool | Diagnostics = False,
     verbose: int | str = "auto",
     resume: dict | None = None,
+    monitor: str = "auto",
 ) -> History:
     """Train ``net`` in place by mini-batch backpropagation and return its :class:`History`.
 
@@ -78,6 +79,9 @@ def fit(
         max_time: wall-clock budget in seconds, checked after every batch.
         stop_when_all_correct: stop once every training example is classified correctly (the seed's
             criterion), checked with a full pass after each epoch.
+        monitor: what patience and restore-best follow: ``"val_loss"``, ``"loss"``, ``"val_accuracy"``
+            or ``"accuracy"`` (the loss breaks ties), or ``"auto"``: the validation loss when there is
+            validation data, else the training loss.
         restore_best_weights: put back the weights of the best monitored epoch at the end, whatever
             ended training.
         callbacks: :class:`~bprop.training.callbacks.Callback` objects. With plain SGD (no momentum) and no
@@ -126,5 +130,6 @@ def fit(
         diagnostics=diagnostics,
         verbose=verbose,
         resume=resume,
+        monitor=monitor,
     )
     return trainer.run()

@@ -48,7 +48,10 @@ class History:
         return len(self.loss)
 
     def monitored(self) -> list[float]:
-        return self.val_loss if self.monitor == "val_loss" else self.loss
+        """The per-epoch values of the ``monitor``-ed quantity."""
+        return {"val_loss": self.val_loss, "accuracy": self.metric, "val_accuracy": self.val_metric}.get(
+            self.monitor, self.loss
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)

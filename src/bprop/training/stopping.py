@@ -46,16 +46,21 @@ class BestWeights:
         self.follow_every_minimum, self.strict = follow_every_minimum, strict
         self._sign = 1.0 if mode == "min" else -1.0
         self.best_value, self.wait = self._sign * math.inf, 0
+        self.best_tie = math.inf
         self.weights: list[np.ndarray] | None = None
 
-    def update(self, value: float, params: list[np.ndarray]) -> bool:
-        """Record an epoch's ``value``; True when it became the best."""
+    def update(self, value: float, params: list[np.ndarray], tie: float | None = None) -> bool:
+        """Record an epoch's ``value``; True when it became the best. For a score (``mode="max"``, e.g.
+        accuracy) ``tie`` breaks ties: an equal score with a lower ``tie`` (the loss) becomes the best,
+        without counting as an improvement for ``wait``."""
         v, best = self._sign * value, self._sign * self.best_value
         significant = v < best - self.min_delta if self.strict else v <= best - self.min_delta
         self.wait = 0 if significant else self.wait + 1
-        if not (v < best if self.follow_every_minimum else significant):
+        better = v < best if self.follow_every_minimum else significant
+        broken_tie = tie is not None and self._sign < 0 and v == best and tie < self.best_tie
+        if not (better or broken_tie):
             return False
-        self.best_value = value
+        self.best_value, self.best_tie = value, math.inf if tie is None else tie
         if self.restore:
             if self.weights is None:
                 self.weights = [p.copy() for p in params]

@@ -91,6 +91,7 @@ class TrainerState(TrainingState):
             "history": self.history.to_dict(),
             "best": None if self.best.weights is None else [b.copy() for b in self.best.weights],
             "best_value": self.best.best_value,
+            "best_tie": self.best.best_tie,
             "wait": self.best.wait,
             "steps": self.steps,
             "in_epoch": self._open_epoch() if self.epoch_open else None,
@@ -125,6 +126,7 @@ class TrainerState(TrainingState):
         saved_best = snapshot["best"]
         self.best.weights = None if saved_best is None else [np.array(b, copy=True) for b in saved_best]
         self.best.best_value, self.best.wait = snapshot["best_value"], snapshot["wait"]
+        self.best.best_tie = snapshot.get("best_tie", math.inf)
         self.epoch, self.steps = snapshot["epoch"], snapshot.get("steps", 0)
         self.finished, self.stop_requested = False, None
         self._restore_open_epoch(snapshot.get("in_epoch"))
@@ -213,7 +215,8 @@ class Trainer:
                  patience: int | None = None, min_delta: float = 0.0, max_time: float | None = None,
                  stop_when_all_correct: bool = False, restore_best_weights: bool = False,
                  callbacks=(), diagnostics: bool | Diagnostics = False, verbose: int | str = "auto",
-                 resume: dict | None = None, gradient_hook: Callable[[list], None] | None = None) -> None:  # fmt: skip
+                 resume: dict | None = None, gradient_hook: Callable[[list], None] | None = None,
+                 monitor: str = "auto") -> None:  # fmt: skip
         if not isinstance(net, Sequential):
             raise ValueError(f"Trainer needs a bprop.Sequential network, got {type(net).__name__}")
         self.net, self.loss = net, get_loss(loss)
@@ -228,8 +231,9 @@ class Trainer:
         self.source, (self.X_val, self.Y_val), self._threshold = self._data(
             X, Y, source, sample_weight, validation_split, validation_data, split_rng, stop_when_all_correct
         )
-        monitor = "val_loss" if self.X_val is not None else "loss"
-        best = BestWeights(min_delta, restore_best_weights)
+        monitor = _resolve_monitor(monitor, self.metric, self.X_val is not None)
+        mode = "max" if monitor.endswith("accuracy") else "min"
+        best = BestWeights(min_delta, restore_best_weights, mode=mode)
         self.state = TrainerState(
             net=net, optimizer=optimizer, history=History(metric_name=self.metric, monitor=monitor),
             epochs=epochs, schedule=get_schedule(schedule, epochs=epochs), shuffle_rng=shuffle_rng, best=best,
@@ -469,8 +473,10 @@ class Trainer:
         _copy_into(state.last_good, params)
         self._record(state.sums)
         monitored = history.monitored()[-1]
-        state.schedule.observe(monitored)
-        if state.best.update(monitored, params):
+        # The schedule (reduce-on-plateau) always watches a loss; with accuracy monitored, the loss breaks ties.
+        loss = (history.val_loss if self.X_val is not None else history.loss)[-1]
+        state.schedule.observe(loss)
+        if state.best.update(monitored, params, tie=loss):
             history.best_epoch, history.best_value = state.epoch, monitored
         state.epoch_open = False
         for cb in self.callbacks:
@@ -539,6 +545,23 @@ def _generators(seed) -> tuple[np.random.Generator, np.random.Generator]:
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     split_rng, shuffle_rng = rng.spawn(2)
     return split_rng, shuffle_rng
+
+
+MONITORS = ("auto", "loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _resolve_monitor(monitor, metric: str | None, validated: bool) -> str:
+    """The quantity restore-best and patience follow: ``auto`` is the validation loss when there is
+    validation data, else the training loss."""
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+    if monitor == "auto":
+        return "val_loss" if validated else "loss"
+    if monitor.startswith("val_") and not validated:
+        raise ValueError(f"monitor={monitor!r} needs validation data (validation_split or validation_data)")
+    if monitor.endswith("accuracy") and metric != "accuracy":
+        raise ValueError(f"monitor={monitor!r} needs metric='accuracy' (the default for cross-entropy losses)")
+    return monitor
 
 
 def _resolve_metric(metric, loss: Loss) -> str | None:
