@@ -17,28 +17,28 @@ best-weights tracker are the small objects of :mod:`bprop.training.stopping`, ru
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..nn.checks import check_fraction, check_number, check_positive_int, check_sample_weight
+from ..nn.checks import check_positive_int, check_sample_weight
 from ..nn.losses import Loss, get_loss
 from ..nn.metrics import correct_rows, target_threshold
 from ..nn.network import Sequential
-from ..nn.optimizers import Optimizer, get_optimizer
+from ..nn.optimizers import Optimizer
 from ..nn.schedules import Schedule, get_schedule
 from .batches import evaluate_unchecked
-from .callbacks import Callback, ProgressBar, TrainingState, wants_progress_bar
+from .callbacks import Callback, ProgressBar, wants_progress_bar
 from .diagnostics import Diagnostics
 from .history import History
 from .interrupts import stop_on_signals
+from .options import check_options, generators, make_optimizer, resolve_metric, resolve_monitor
 from .sources import ArraySource, source_chunks
 from .splits import holdout_indices
+from .state import TrainerState
 from .stopping import AllCorrect, BestWeights, MaxEpochs, Patience, TargetLoss, TimeBudget
 
 __all__ = ["Trainer", "TrainerState", "DivergenceWarning"]
@@ -46,125 +46,6 @@ __all__ = ["Trainer", "TrainerState", "DivergenceWarning"]
 
 class DivergenceWarning(RuntimeWarning):
     """Training stopped because the loss or the weights stopped being finite."""
-
-
-@dataclass
-class TrainerState(TrainingState):
-    """Everything that changes while training, in one place; :meth:`snapshot` is its serialisation.
-
-    Besides what callbacks see (:class:`~bprop.training.callbacks.TrainingState`): ``steps`` (updates so far),
-    the position inside the current epoch (``cursor``: rows done; ``epoch_open``), the epoch's running
-    sums, the shuffling generator, the schedule, the best-weights tracker and the last finite weights.
-    """
-
-    schedule: Schedule | None = None
-    shuffle_rng: np.random.Generator | None = None
-    random_layers: list = field(default_factory=list)
-    best: BestWeights = field(default_factory=BestWeights)
-    base_rate: float = 0.0
-    steps: int = 0
-    cursor: int = 0
-    epoch_open: bool = False
-    epoch_rng_state: dict | None = None
-    sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # loss·w, w, correct·w
-    finished: bool = False
-    end_epoch: bool = False
-    last_good: list[np.ndarray] = field(default_factory=list)
-    started_at: float = 0.0
-
-    def snapshot(self) -> dict:  # type: ignore[override]
-        """The state as plain values and array copies: enough to resume bit-identically.
-
-        Taken after training has finished with restore-best, it holds the best epoch's weights with the
-        last epoch's position and optimiser: resuming continues from those weights, which a longer run
-        would not have done (checkpoints are taken before the best weights are put back).
-        """
-        return {
-            "epoch": self.epoch - 1 if self.epoch_open else self.epoch,
-            "params": [p.copy() for p in self.net.parameters()],
-            "optimizer": self.optimizer.state_dict(),
-            "base_rate": self.base_rate,
-            "schedule": self.schedule.state_dict(),
-            "optimizer_type": type(self.optimizer).__name__,
-            "shuffle_rng": self.shuffle_rng.bit_generator.state,
-            "layer_rngs": [layer.rng.bit_generator.state for layer in self.random_layers],
-            "history": self.history.to_dict(),
-            "best": None if self.best.weights is None else [b.copy() for b in self.best.weights],
-            "best_value": self.best.best_value,
-            "best_tie": self.best.best_tie,
-            "wait": self.best.wait,
-            "steps": self.steps,
-            "in_epoch": self._open_epoch() if self.epoch_open else None,
-            # Inside an epoch the weights of the last finished one differ from the current ones: a
-            # divergence after resuming must go back to them, as the uninterrupted run would.
-            "last_good": [p.copy() for p in self.last_good] if self.epoch_open else None,
-        }
-
-    def _open_epoch(self) -> dict:
-        return {"cursor": self.cursor, "rng_state": self.epoch_rng_state, "sums": list(self.sums), "batch": self.batch}
-
-    def restore(self, snapshot: dict) -> None:
-        """Put back a :meth:`snapshot` (from this run or a checkpoint of it); the snapshot is not changed.
-
-        A snapshot of another network (other shapes or dtype), optimiser or schedule, or of a run that
-        monitored another quantity, is refused before anything is changed.
-        """
-        _check_snapshot(snapshot, self)
-        snapshot = copy.deepcopy(snapshot)
-        params = self.net.parameters()
-        for p, saved in zip(params, snapshot["params"], strict=True):
-            np.copyto(p, saved)
-        for keep, p in zip(self.last_good, snapshot.get("last_good") or params):
-            np.copyto(keep, p)
-        self.optimizer.load_state_dict(snapshot["optimizer"])
-        self.base_rate = snapshot["base_rate"]
-        self.schedule.load_state_dict(snapshot["schedule"])
-        self.shuffle_rng.bit_generator.state = snapshot["shuffle_rng"]
-        for layer, rng_state in zip(self.random_layers, snapshot["layer_rngs"], strict=True):
-            layer.rng.bit_generator.state = rng_state
-        self.history = History.from_dict({**snapshot["history"], "stop_reason": None})
-        saved_best = snapshot["best"]
-        self.best.weights = None if saved_best is None else [np.array(b, copy=True) for b in saved_best]
-        self.best.best_value, self.best.wait = snapshot["best_value"], snapshot["wait"]
-        self.best.best_tie = snapshot.get("best_tie", math.inf)
-        self.epoch, self.steps = snapshot["epoch"], snapshot.get("steps", 0)
-        self.finished, self.stop_requested = False, None
-        self._restore_open_epoch(snapshot.get("in_epoch"))
-
-    def _restore_open_epoch(self, open_epoch: dict | None) -> None:
-        self.epoch_open = open_epoch is not None
-        if open_epoch is None:
-            self.cursor, self.sums, self.batch = 0, [0.0, 0.0, 0.0], 0
-            return
-        self.epoch += 1
-        self.cursor, self.epoch_rng_state = open_epoch["cursor"], open_epoch["rng_state"]
-        self.sums, self.batch = list(open_epoch["sums"]), open_epoch["batch"]
-
-
-def _check_snapshot(snapshot, state: TrainerState) -> None:
-    """Refuse a snapshot that does not fit ``state``'s network, optimiser, schedule or monitor."""
-    if not isinstance(snapshot, dict) or "params" not in snapshot:
-        raise ValueError("resume takes a snapshot from TrainerState.snapshot() or load_checkpoint()")
-    mine = state.net.parameters()
-    theirs = [np.asarray(p) for p in snapshot["params"]]
-    shapes = [(p.shape, p.dtype) for p in mine], [(p.shape, p.dtype) for p in theirs]
-    if shapes[0] != shapes[1]:
-        raise ValueError(
-            f"the snapshot is of another network (parameters {shapes[1]}), not this one ({shapes[0]}); "
-            "resume with the network and dtype the snapshot was taken from"
-        )
-    problems = []
-    kind = snapshot.get("optimizer_type", type(state.optimizer).__name__)
-    if kind != type(state.optimizer).__name__:
-        problems.append(f"another optimiser ({kind}, this run: {type(state.optimizer).__name__})")
-    if set(snapshot["schedule"]) != set(state.schedule.state_dict()):
-        problems.append("another schedule")
-    if snapshot["history"].get("monitor") != state.history.monitor:
-        problems.append(f"a run monitoring {snapshot['history'].get('monitor')} (this one: {state.history.monitor})")
-    if len(snapshot["layer_rngs"]) != len(state.random_layers):
-        problems.append("another number of dropout layers")
-    if problems:
-        raise ValueError(f"the snapshot is of {', '.join(problems)}; resume with the options it was taken with")
 
 
 def _check_batch(batch, n: int, net: Sequential) -> None:
@@ -223,15 +104,15 @@ class Trainer:
         self._logits = net._loss_mode(self.loss)
         epochs = check_positive_int("epochs", epochs)
         self.batch_size = check_positive_int("batch_size", batch_size)
-        _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data)
+        check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data)
         self.l2, self.clip_norm, self.shuffle, self.gradient_hook = l2, clip_norm, shuffle, gradient_hook
-        optimizer = _make_optimizer(optimizer, learning_rate)
-        split_rng, shuffle_rng = _generators(seed)
-        self.metric = _resolve_metric(metric, self.loss)
+        optimizer = make_optimizer(optimizer, learning_rate)
+        split_rng, shuffle_rng = generators(seed)
+        self.metric = resolve_metric(metric, self.loss)
         self.source, (self.X_val, self.Y_val), self._threshold = self._data(
             X, Y, source, sample_weight, validation_split, validation_data, split_rng, stop_when_all_correct
         )
-        monitor = _resolve_monitor(monitor, self.metric, self.X_val is not None)
+        monitor = resolve_monitor(monitor, self.metric, self.X_val is not None)
         mode = "max" if monitor.endswith("accuracy") else "min"
         best = BestWeights(min_delta, restore_best_weights, mode=mode)
         self.state = TrainerState(
@@ -536,65 +417,6 @@ def _source_threshold(source) -> float:
     for _, Yb, _ in source_chunks(source):
         low, high = min(low, float(Yb.min())), max(high, float(Yb.max()))
     return (low + high) / 2
-
-
-def _generators(seed) -> tuple[np.random.Generator, np.random.Generator]:
-    """The validation-split and shuffling generators, both from ``seed``."""
-    if not (seed is None or isinstance(seed, (int, np.integer, np.random.Generator))) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    split_rng, shuffle_rng = rng.spawn(2)
-    return split_rng, shuffle_rng
-
-
-MONITORS = ("auto", "loss", "val_loss", "accuracy", "val_accuracy")
-
-
-def _resolve_monitor(monitor, metric: str | None, validated: bool) -> str:
-    """The quantity restore-best and patience follow: ``auto`` is the validation loss when there is
-    validation data, else the training loss."""
-    if monitor not in MONITORS:
-        raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
-    if monitor == "auto":
-        return "val_loss" if validated else "loss"
-    if monitor.startswith("val_") and not validated:
-        raise ValueError(f"monitor={monitor!r} needs validation data (validation_split or validation_data)")
-    if monitor.endswith("accuracy") and metric != "accuracy":
-        raise ValueError(f"monitor={monitor!r} needs metric='accuracy' (the default for cross-entropy losses)")
-    return monitor
-
-
-def _resolve_metric(metric, loss: Loss) -> str | None:
-    metric = ("accuracy" if loss.fused_activation else None) if metric == "auto" else metric
-    if metric not in (None, "accuracy"):
-        raise ValueError(f"metric must be 'accuracy', None or 'auto', got {metric!r}")
-    return metric
-
-
-def _make_optimizer(optimizer, learning_rate) -> Optimizer:
-    if isinstance(optimizer, Optimizer):
-        if learning_rate is not None:
-            raise ValueError("learning_rate goes into the optimizer object; pass one or the other")
-        return optimizer
-    return get_optimizer(optimizer, **({} if learning_rate is None else {"learning_rate": learning_rate}))
-
-
-def _check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data):
-    check_number("l2", l2, minimum=0)
-    check_number("min_delta", min_delta, minimum=0)
-    check_fraction("validation_split", validation_split)
-    if clip_norm is not None:
-        check_number("clip_norm", clip_norm, above=0)
-    if max_time is not None:
-        check_number("max_time", max_time, above=0)
-    if target_loss is not None:
-        check_number("target_loss", target_loss)
-    if patience is not None:
-        check_positive_int("patience", patience)
-    if validation_data is not None and validation_split:
-        raise ValueError("give validation_split or validation_data, not both")
-    if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
-        raise ValueError("validation_data must be a pair (X_val, Y_val)")
 
 
 def _regularise(params, grads, weight_params, l2, clip_norm) -> None:
