@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from .common import (
     refuse_same_file,
     warn,
 )
+from .resume import data_identity, given_flags, mark_defaults, resume_settings
 from .scoring import checked_scores, headline, loss_for
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
@@ -48,7 +48,7 @@ def register(sub) -> None:
     p.add_argument(
         "--keep-high-cardinality",
         action="store_true",
-        default=None,  # None: not given (see RESUMED_FLAGS)
+        default=None,  # None: not given (see resume.RESUMED_FLAGS)
         help="one-hot encode string columns with over 1,000 distinct values (or over half the rows) too",
     )
     p.add_argument("--layers", default="128,64", help="hidden layer sizes, e.g. 64,32 (default 128,64)")
@@ -77,7 +77,7 @@ def register(sub) -> None:
     p.add_argument("--report", help="write a self-contained HTML report (curves, diagnostics, findings) here")
     p.add_argument("--checkpoint", metavar="DIR", help="save the full training state to DIR after every epoch")
     p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (its settings and data)")
-    _mark_defaults(p)
+    mark_defaults(p)
     p.set_defaults(run=run, outlives_stdout=True)  # a model is never lost because stdout went away
 
 
@@ -132,10 +132,10 @@ def run(args) -> int:
 
 
 def _run(args, signals) -> int:
-    given = _given_flags(args)
+    given = given_flags(args)
     snapshot = None
     if args.resume is not None:
-        snapshot, settings = _resume(args, given)
+        snapshot, settings = resume_settings(args, given, _settings)
     else:
         settings = _settings(args)
     outputs = _outputs(args)
@@ -146,7 +146,7 @@ def _run(args, signals) -> int:
         from ..training.checkpoint import Checkpoint
 
         data_path = None if args.data is None else str(Path(args.data).resolve())
-        extra = {"settings": settings, "data": data_path, **_data_identity(source if args.data else None)}
+        extra = {"settings": settings, "data": data_path, **data_identity(source if args.data else None)}
         callbacks.append(Checkpoint(outputs.checkpoint, extra=extra))
     signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
     history, seconds = _train(net, prepared, settings, args, callbacks, snapshot)
@@ -358,100 +358,6 @@ def _check_memory(prepared, sizes: list[int], settings: dict) -> None:
     else:
         fix = f"use fewer rows or feature columns ({n_rows:,} rows × {sizes[0]:,} inputs after encoding)"
     check_fits(max(0, need - held), "training", fix)
-
-
-class _Default(str):
-    """A flag's default, told apart from the same text typed on the command line (see _given_flags)."""
-
-
-# The flags whose values a checkpoint stores (its "settings"), and the setting each one becomes.
-RESUMED_FLAGS = {
-    **dict.fromkeys(["layers", "activation", "optimizer", "epochs", "batch_size", "val_split", "test_split"]),
-    **dict.fromkeys(["patience", "dropout", "l2", "dtype", "seed", "task", "target"]),
-    **dict.fromkeys(["decimal", "keep_high_cardinality", "monitor"]),
-    "lr": "learning_rate",
-}
-
-
-def _mark_defaults(parser) -> None:
-    for dest in RESUMED_FLAGS:
-        default = parser.get_default(dest)
-        if isinstance(default, str):
-            parser.set_defaults(**{dest: _Default(default)})
-
-
-def _given_flags(args) -> list[str]:
-    """The settings flags given on the command line; their values become plain strings again."""
-    given = []
-    for dest in RESUMED_FLAGS:
-        value = getattr(args, dest)
-        if isinstance(value, _Default):
-            setattr(args, dest, str(value))
-        elif value is not None:
-            given.append(dest)
-    return given
-
-
-def _resume(args, given: list[str]) -> tuple[dict, dict]:
-    """The snapshot and settings of the checkpoint in ``--resume``, once the command line and the data
-    file are known to agree with it."""
-    from ..training.checkpoint import load_checkpoint
-
-    snapshot, stored = load_checkpoint(args.resume)
-    if not stored or "settings" not in stored:
-        raise CliError(f"the checkpoint in {args.resume!r} was not written by 'bprop train'; resume it from Python")
-    settings = stored["settings"]
-    _refuse_changed_flags(args, given, settings)
-    _refuse_changed_data(args.data, stored)
-    args.data = stored["data"]
-    print(f"resuming the run in {args.resume} after epoch {snapshot['epoch']}, with its stored settings")
-    return snapshot, settings
-
-
-def _refuse_changed_flags(args, given: list[str], stored: dict) -> None:
-    now = _settings(args) if given else {}
-    for dest in given:
-        key = RESUMED_FLAGS[dest] or dest
-        if now[key] != stored.get(key):
-            flag = "--" + dest.replace("_", "-")
-            raise CliError(
-                f"{flag} {getattr(args, dest)} differs from the checkpoint's {stored.get(key)!r}; a resumed run "
-                f"keeps its stored settings: drop {flag}, or start a new run without --resume"
-            )
-
-
-def _refuse_changed_data(data: str | None, stored: dict) -> None:
-    """DATA, if given, must be the stored file; and that file must hold what it held (size and SHA-256)."""
-    path = stored.get("data")
-    if data is not None and (path is None or not _same_file(data, path)):
-        raise CliError(
-            f"DATA {data!r} differs from the checkpoint's {path or 'bundled digits'!r}; a resumed run reads its "
-            "stored data: drop DATA, or start a new run without --resume"
-        )
-    if path is None or "data_sha256" not in stored:
-        return
-    if _data_identity(input_file("DATA", path)) != {k: stored[k] for k in ("data_size", "data_sha256")}:
-        raise CliError(
-            f"the data file {path!r} changed since the checkpoint was written (its size or SHA-256 differs); "
-            "restore it, or start a new run without --resume"
-        )
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return Path(a).resolve() == Path(b).resolve()
-
-
-def _data_identity(source) -> dict:
-    """Size and SHA-256 of a data file, stored with a checkpoint to detect an edited file on resume."""
-    from ..files import file_digest
-
-    if source is None or not Path(source).is_file():
-        return {}  # the bundled data set, or a pipe that cannot be read twice
-    size, digest = file_digest(source)
-    return {"data_size": size, "data_sha256": digest}
 
 
 def _stopped_while_saving(held: list[int], history, out: Path) -> int:
