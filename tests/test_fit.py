@@ -418,3 +418,31 @@ def test_a_monitor_that_cannot_be_followed_is_refused(options, fragment):
         net = bprop.mlp([4, 3, 2], activation="relu", seed=0)
     with pytest.raises(ValueError, match=fragment):
         bprop.fit(net, X, Y, **options)
+
+
+# -- weight_decay: AdamW's decoupled decay by name ------------------------------------------------------
+
+
+def test_weight_decay_by_name_is_adamw_with_that_decay():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    nets = [bprop.mlp([3, 5, 1], seed=0, dtype=np.float64) for _ in range(3)]
+    options = dict(X=X, Y=Y, epochs=3, batch_size=8, seed=0, learning_rate=0.01, verbose=0)
+    bprop.fit(nets[0], optimizer="adamw", weight_decay=0.3, **options)
+    options.pop("learning_rate")
+    bprop.fit(nets[1], optimizer=bprop.AdamW(learning_rate=0.01, weight_decay=0.3), **options)
+    bprop.fit(nets[2], optimizer=bprop.AdamW(learning_rate=0.01, weight_decay=0.0), **options)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, c) for a, c in zip(nets[0].parameters(), nets[2].parameters()))
+
+
+@pytest.mark.parametrize(
+    "optimizer, match",
+    [("adam", "weight_decay .*needs optimizer='adamw'.*use l2"), ("instance", "weight_decay goes into the optimizer")],
+)
+def test_weight_decay_is_refused_where_it_would_be_ignored(optimizer, match):
+    net = bprop.mlp([2, 2, 1], seed=0)
+    optimizer = bprop.AdamW() if optimizer == "instance" else optimizer
+    with pytest.raises(ValueError, match=match):
+        bprop.fit(net, np.zeros((4, 2)), np.zeros((4, 1)), optimizer=optimizer, weight_decay=0.1, verbose=0)

@@ -120,13 +120,15 @@ def positive_float(name: str, text: str) -> float:
     return value
 
 
-def fraction(name: str, text: str) -> float:
+def fraction(name: str, text: str, *, zero: bool = False) -> float:
+    """A fraction in (0, 1), or [0, 1) with ``zero``."""
     try:
         value = float(text)
     except (TypeError, ValueError):
         raise CliError(f"{name} must be a fraction between 0 and 1, got {text!r}") from None
-    if not 0 < value < 1:
-        raise CliError(f"{name} must be between 0 and 1 (exclusive), got {text!r}; e.g. 0.2")
+    if not (0 <= value < 1 if zero else 0 < value < 1):
+        low = "0 (inclusive)" if zero else "0"
+        raise CliError(f"{name} must be between {low} and 1 (exclusive), got {text!r}; e.g. 0.2")
     return value
 
 

@@ -31,7 +31,7 @@ def scores(net: Sequential, target, X: np.ndarray, Y: np.ndarray) -> dict[str, f
 
 
 def checked_scores(net: Sequential, target, prepared) -> dict[str, dict[str, float]]:
-    """Scores of a freshly trained network on the train / val / test parts of ``prepared``.
+    """Scores of a freshly trained network on the train / val / test parts of ``prepared`` that have rows.
 
     Refuses (so that no model file is written) when the network's loss is not finite: training diverged.
     """
@@ -39,6 +39,7 @@ def checked_scores(net: Sequential, target, prepared) -> dict[str, dict[str, flo
         results = {
             part: scores(net, target, getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}"))
             for part in ("train", "val", "test")
+            if len(getattr(prepared, f"X_{part}"))
         }
     bad = [part for part, values in results.items() if not np.isfinite(values["loss"])]
     if bad:

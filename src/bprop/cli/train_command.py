@@ -16,10 +16,8 @@ from .common import (
     CliError,
     check_parent_folder,
     fraction,
-    input_file,
     json_safe,
     layer_sizes,
-    notice,
     number,
     output_path,
     positive_float,
@@ -29,8 +27,11 @@ from .common import (
 )
 from .resume import data_identity, given_flags, mark_defaults, resume_settings
 from .scoring import checked_scores, headline, loss_for
+from .train_data import read_and_prepare
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
+SCHEDULE_CHOICES = ["constant", "cosine"]  # per epoch; cosine decays to 0 over --epochs
+ADAMW_DECAY = 0.01  # --weight-decay when not given
 
 
 def register(sub) -> None:
@@ -57,14 +58,29 @@ def register(sub) -> None:
     p.add_argument("--lr", default=None, help="learning rate (default: 0.001 for adam/adamw/rmsprop, 0.01 sgd)")
     p.add_argument("--epochs", default="200", help="maximum epochs (default 200)")
     p.add_argument("--batch-size", default="32", help="examples per update (default 32)")
-    p.add_argument("--val-split", default="0.1", help="validation fraction (default 0.1)")
-    p.add_argument("--test-split", default="0.2", help="test fraction (default 0.2)")
-    p.add_argument("--patience", default="10", help="stop after this many epochs without val improvement")
+    p.add_argument("--val-split", default="0.1", help="validation fraction (default 0.1; 0: none, train every epoch)")
+    p.add_argument(
+        "--test-split",
+        default=None,  # None: not given (0.2, or 0 with --test)
+        help="test fraction carved from DATA (default 0.2, 0 with --test; 0: no test rows, the report uses validation)",
+    )
+    p.add_argument("--test", metavar="FILE", help="CSV of test rows with DATA's columns: no test rows carved from DATA")
+    p.add_argument(
+        "--patience",
+        default="10",
+        help="stop after this many epochs without val improvement (0: never, a fixed budget)",
+    )
     p.add_argument(
         "--monitor",
-        default="val_loss",
+        default=None,  # None: not given (see _monitor)
         choices=["val_loss", "val_accuracy"],
         help="what patience and the restored best epoch follow (val_accuracy: classification; the loss breaks ties)",
+    )
+    p.add_argument("--schedule", default="constant", choices=SCHEDULE_CHOICES, help="learning rate per epoch")
+    p.add_argument(
+        "--weight-decay",
+        default=None,  # None: not given (adamw's default below; unused by other optimisers)
+        help=f"decoupled weight decay of --optimizer adamw (default {ADAMW_DECAY}); --l2 is the coupled kind",
     )
     p.add_argument("--dropout", default="0", help="dropout rate after each hidden layer (default 0)")
     p.add_argument("--l2", default="0", help="L2 weight decay (default 0)")
@@ -97,9 +113,10 @@ def _settings(args) -> dict:
     l2 = number("--l2", args.l2)
     if not 0 <= l2 < math.inf:
         raise CliError(f"--l2 must be a finite number >= 0, got {args.l2!r}; e.g. --l2 0.0001")
-    val, test = fraction("--val-split", args.val_split), fraction("--test-split", args.test_split)
-    if val + test >= 1:
-        raise CliError(f"--val-split + --test-split must be below 1, got {val} + {test}")
+    val, test = _splits(args)
+    if val == 0 and args.monitor is not None:
+        raise CliError(f"--monitor {args.monitor} needs validation rows, but --val-split is 0; drop one of them")
+    patience = None if str(args.patience).strip() == "0" else positive_int("--patience", args.patience)
     return {
         "layers": layer_sizes(args.layers),
         "activation": args.activation,
@@ -109,8 +126,11 @@ def _settings(args) -> dict:
         "batch_size": positive_int("--batch-size", args.batch_size),
         "val_split": val,
         "test_split": test,
-        "patience": positive_int("--patience", args.patience),
-        "monitor": str(args.monitor),
+        "patience": patience,
+        "monitor": args.monitor,
+        "schedule": args.schedule,
+        "weight_decay": _weight_decay(args),
+        "test_file": None if args.test is None else str(Path(args.test).resolve()),
         "dropout": dropout,
         "l2": l2,
         "dtype": args.dtype,
@@ -120,6 +140,34 @@ def _settings(args) -> dict:
         "decimal": args.decimal,
         "keep_high_cardinality": bool(args.keep_high_cardinality),
     }
+
+
+def _splits(args) -> tuple[float, float]:
+    val = fraction("--val-split", args.val_split, zero=True)
+    test = 0.2 if args.test_split is None else fraction("--test-split", args.test_split, zero=True)
+    if args.test is not None:
+        if test > 0 and args.test_split is not None:
+            raise CliError(
+                f"give --test FILE or --test-split {args.test_split}, not both: --test takes no rows from DATA"
+            )
+        test = 0.0
+    if val + test >= 1:
+        raise CliError(f"--val-split + --test-split must be below 1, got {val} + {test}")
+    return val, test
+
+
+def _weight_decay(args) -> float:
+    if args.weight_decay is None:
+        return ADAMW_DECAY if args.optimizer == "adamw" else 0.0
+    if args.optimizer != "adamw" and args.resume is None:  # a resumed run's optimizer is the stored one
+        raise CliError(
+            f"--weight-decay is the decoupled decay of --optimizer adamw, not of {args.optimizer}; "
+            "add --optimizer adamw, or use --l2"
+        )
+    decay = number("--weight-decay", args.weight_decay)
+    if not 0 <= decay < math.inf:
+        raise CliError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay!r}; e.g. 0.01")
+    return decay
 
 
 def run(args) -> int:
@@ -139,7 +187,7 @@ def _run(args, signals) -> int:
     else:
         settings = _settings(args)
     outputs = _outputs(args)
-    source, table, prepared = _read_and_prepare(args, settings)
+    source, table, prepared = read_and_prepare(args, settings)
     net = _network(prepared, settings)
     callbacks = []
     if outputs.checkpoint is not None:
@@ -207,39 +255,6 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().parent == folder.resolve() or folder.resolve() in path.resolve().parents
 
 
-def _read_and_prepare(args, settings: dict):
-    """``(source path, raw table, prepared arrays)`` for the run's data (the bundled digits by default)."""
-    from ..tables import data
-    from ..tables.datasets import DIGITS_TARGET, digits_path
-
-    if args.data is None:
-        source, settings["target"] = digits_path(), settings["target"] or DIGITS_TARGET
-        print("data: the bundled UCI 8x8 handwritten digits (1,797 images)")
-    else:
-        source = input_file("DATA", args.data)
-    decimal = settings.get("decimal", ".")  # checkpoints of older runs have no such setting
-    table = data.read_csv(source, decimal=decimal)
-    prepared = data.prepare(
-        table,
-        settings["target"],
-        task=settings["task"],
-        val_fraction=settings["val_split"],
-        test_fraction=settings["test_split"],
-        rng=np.random.default_rng(settings["seed"]),
-        decimal=decimal,
-        keep_high_cardinality=settings.get("keep_high_cardinality", False),
-    )
-    target = prepared.encoder.target
-    kind = f"{len(target.classes_)} classes" if target.task_ == "classification" else "numeric target"
-    print(
-        f"task: {target.task_} ({kind}) — target {target.name_!r}, {len(table)} rows, "
-        f"{prepared.X_train.shape[1]} input features after encoding"
-    )
-    for line in prepared.report.notices():
-        notice(line)
-    return source, table, prepared
-
-
 def _network(prepared, settings: dict):
     from ..nn.network import mlp
 
@@ -261,6 +276,7 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
     from ..training.fit import fit
     from ..training.trainer import DivergenceWarning
 
+    validated = len(prepared.X_val) > 0
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DivergenceWarning)
@@ -274,11 +290,14 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
             epochs=settings["epochs"],
             batch_size=settings["batch_size"],
             seed=settings["seed"],
-            validation_data=(prepared.X_val, prepared.Y_val),
-            patience=settings["patience"],
+            validation_data=(prepared.X_val, prepared.Y_val) if validated else None,
+            # No validation rows: a fixed budget of epochs, keeping the last weights.
+            patience=settings["patience"] if validated else None,
             monitor=_monitor(settings, prepared),
             l2=settings["l2"],
-            restore_best_weights=True,
+            weight_decay=settings["weight_decay"] if settings["optimizer"] == "adamw" else None,
+            schedule=settings.get("schedule", "constant"),  # checkpoints of older runs have no such setting
+            restore_best_weights=validated,
             # "auto": a bar only on a terminal, so CI logs do not fill with carriage-return lines.
             verbose=0 if args.quiet else 1 if args.progress else "auto",
             callbacks=callbacks,
@@ -294,10 +313,20 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
 
 
 def _monitor(settings: dict, prepared) -> str:
-    monitor = settings.get("monitor", "val_loss")  # checkpoints of older runs have no such setting
-    if monitor == "val_accuracy" and prepared.encoder.target.task_ != "classification":
+    """What patience and restore-best follow: the flag's choice, else the default for the task."""
+    monitor = settings.get("monitor")
+    task = prepared.encoder.target.task_
+    if len(prepared.X_val) == 0:
+        return "loss"  # unused: without validation rows nothing is monitored (see _train)
+    if monitor is None:
+        return DEFAULT_MONITOR[task]
+    if monitor == "val_accuracy" and task != "classification":
         raise CliError("--monitor val_accuracy needs a classification target; this one is regression (use val_loss)")
     return monitor
+
+
+# The monitored quantity when --monitor is not given, per task.
+DEFAULT_MONITOR = {"classification": "val_loss", "regression": "val_loss"}
 
 
 def _save_model(net, prepared, settings: dict, history, seconds: float, results: dict, out: Path) -> None:
@@ -309,7 +338,7 @@ def _save_model(net, prepared, settings: dict, history, seconds: float, results:
         "best_epoch": history.best_epoch,
         "seconds": round(seconds, 3),
         "scores": results,
-        "rows": {k: int(len(v)) for k, v in prepared.split._asdict().items()},
+        "rows": {part: int(len(getattr(prepared, f"X_{part}"))) for part in ("train", "val", "test")},
     }
     model = modelfile.Model(
         net,
@@ -377,6 +406,8 @@ def _print_results(results: dict, task: str, history, seconds: float, out: Path,
     print()
     print(f"{'':<12}{'loss':>10}{metric:>11}")
     for part, label in (("train", "train"), ("val", "validation"), ("test", "test")):
+        if part not in results:  # --val-split 0 or --test-split 0
+            continue
         print(f"{label:<12}{results[part]['loss']:>10.4f}{results[part][metric]:>11.4f}")
     best = f", weights of the best epoch {history.best_epoch} restored" if history.restored_best else ""
     print(f"\nstopped: {history.stop_reason} after {history.epochs} epochs in {seconds:.1f} s{best}")
@@ -403,7 +434,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
 
     target = prepared.encoder.target
     classification = target.task_ == "classification"
-    rows = prepared.split._asdict()
+    rows = {part: len(getattr(prepared, f"X_{part}")) for part in ("train", "val", "test")}
     summary = {
         "source": "bundled UCI digits" if source is None or "digits.csv" in str(source) else str(source),
         "rows": len(table),
@@ -411,24 +442,36 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
         "network inputs after encoding": prepared.X_train.shape[1],
         "target": f"{target.name_} ({target.task_}"
         + (f", {len(target.classes_)} classes)" if classification else ", standardised)"),
-        "train / validation / test rows": " / ".join(str(len(rows[k])) for k in ("train", "val", "test")),
+        "train / validation / test rows": " / ".join(str(rows[k]) for k in ("train", "val", "test")),
     }
     from ..nn.optimizers import get_optimizer
 
     # Show what ran: the optimiser's own default rate rather than "None"; task and target are under Data.
     shown = {k: v for k, v in settings.items() if k not in ("task", "target")}
     shown["learning_rate"] = settings["learning_rate"] or get_optimizer(settings["optimizer"]).learning_rate
-    y = prepared.Y_test.argmax(axis=1) if classification else prepared.Y_test[:, 0]
+    part, evaluated_on = _report_rows(rows, settings)
+    X, Y = getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}")
     write_report(
         path,
         net=net,
         history=history,
         data_summary=summary,
-        X=prepared.X_test,
-        y=y,
+        X=X,
+        y=Y.argmax(axis=1) if classification else Y[:, 0],
         settings=shown,
         task=target.task_,
         class_names=[str(c) for c in target.classes_] if classification else None,
         feature_names=prepared.encoder.features.output_names,
-        evaluated_on="the test rows, held out from training",
+        evaluated_on=evaluated_on,
     )
+
+
+def _report_rows(rows: dict, settings: dict) -> tuple[str, str]:
+    """The part the report's confusion matrix and residuals use, and how the report names it."""
+    if rows["test"]:
+        if settings.get("test_file"):
+            return "test", f"the test rows of {settings['test_file']}"
+        return "test", "the test rows, held out from training"
+    if rows["val"]:
+        return "val", "the validation rows (no test rows: --test-split 0), which chose the restored epoch"
+    return "train", "the training rows (no test or validation rows), so the scores are optimistic"

@@ -51,6 +51,7 @@ def fit(
     verbose: int | str = "auto",
     resume: dict | None = None,
     monitor: str = "auto",
+    weight_decay: float | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch backpropagation and return its :class:`History`.
 
@@ -82,6 +83,8 @@ def fit(
         monitor: what patience and restore-best follow: ``"val_loss"``, ``"loss"``, ``"val_accuracy"``
             or ``"accuracy"`` (the loss breaks ties), or ``"auto"``: the validation loss when there is
             validation data, else the training loss.
+        weight_decay: decoupled weight decay λ of a named ``"adamw"`` (its own default 0.01 when ``None``):
+            every parameter shrinks by η·λ per step, apart from the gradient (unlike ``l2``).
         restore_best_weights: put back the weights of the best monitored epoch at the end, whatever
             ended training.
         callbacks: :class:`~bprop.training.callbacks.Callback` objects. With plain SGD (no momentum) and no
@@ -131,5 +134,6 @@ def fit(
         verbose=verbose,
         resume=resume,
         monitor=monitor,
+        weight_decay=weight_decay,
     )
     return trainer.run()

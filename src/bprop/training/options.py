@@ -44,12 +44,23 @@ def resolve_metric(metric, loss: Loss) -> str | None:
     return metric
 
 
-def make_optimizer(optimizer, learning_rate) -> Optimizer:
+def make_optimizer(optimizer, learning_rate, weight_decay=None) -> Optimizer:
+    """The run's optimiser: an instance as given, or a named one built with ``learning_rate`` and, for
+    ``adamw``, the decoupled ``weight_decay`` (``None``: the optimiser's own defaults)."""
     if isinstance(optimizer, Optimizer):
-        if learning_rate is not None:
-            raise ValueError("learning_rate goes into the optimizer object; pass one or the other")
+        for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
+            if value is not None:
+                raise ValueError(f"{name} goes into the optimizer object; pass one or the other")
         return optimizer
-    return get_optimizer(optimizer, **({} if learning_rate is None else {"learning_rate": learning_rate}))
+    options = {} if learning_rate is None else {"learning_rate": learning_rate}
+    if weight_decay is not None:
+        if optimizer != "adamw":
+            raise ValueError(
+                f"weight_decay (decoupled decay) needs optimizer='adamw', got {optimizer!r}; "
+                "for another optimiser use l2 (decay coupled to the gradient)"
+            )
+        options["weight_decay"] = check_number("weight_decay", weight_decay, minimum=0)
+    return get_optimizer(optimizer, **options)
 
 
 def check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data):

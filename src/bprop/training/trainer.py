@@ -97,7 +97,7 @@ class Trainer:
                  stop_when_all_correct: bool = False, restore_best_weights: bool = False,
                  callbacks=(), diagnostics: bool | Diagnostics = False, verbose: int | str = "auto",
                  resume: dict | None = None, gradient_hook: Callable[[list], None] | None = None,
-                 monitor: str = "auto") -> None:  # fmt: skip
+                 monitor: str = "auto", weight_decay: float | None = None) -> None:  # fmt: skip
         if not isinstance(net, Sequential):
             raise ValueError(f"Trainer needs a bprop.Sequential network, got {type(net).__name__}")
         self.net, self.loss = net, get_loss(loss)
@@ -106,7 +106,7 @@ class Trainer:
         self.batch_size = check_positive_int("batch_size", batch_size)
         check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data)
         self.l2, self.clip_norm, self.shuffle, self.gradient_hook = l2, clip_norm, shuffle, gradient_hook
-        optimizer = make_optimizer(optimizer, learning_rate)
+        optimizer = make_optimizer(optimizer, learning_rate, weight_decay)
         split_rng, shuffle_rng = generators(seed)
         self.metric = resolve_metric(metric, self.loss)
         self.source, (self.X_val, self.Y_val), self._threshold = self._data(

@@ -1,0 +1,134 @@
+"""``bprop train``'s options for how the rows are used and how the run is regularised: ``--test FILE``,
+``--test-split 0``, ``--val-split 0``, ``--patience 0``, ``--schedule`` and ``--weight-decay``."""
+
+import json
+
+import numpy as np
+import pytest
+
+import bprop
+from cli_support import FAST, mixed_table, regression_table, run, table_rows, write_csv
+
+
+def _split_table(tmp_path, text: str, n_test: int = 20):
+    """DATA and a separate test file, with the same header."""
+    header, *rows = text.strip().splitlines()
+    train = write_csv(tmp_path / "train.csv", "\n".join([header, *rows[:-n_test]]) + "\n")
+    test = write_csv(tmp_path / "test.csv", "\n".join([header, *rows[-n_test:]]) + "\n")
+    return train, test
+
+
+def _train(capsys, *argv):
+    code, out, err = run(capsys, "train", *argv)
+    assert code == 0, err
+    return out, err
+
+
+def test_test_file_is_scored_as_evaluate_scores_it_and_no_rows_are_carved_from_data(tmp_path, capsys):
+    train, test = _split_table(tmp_path, mixed_table(120), n_test=30)
+    model = tmp_path / "m.safetensors"
+    out, _ = _train(capsys, train, *FAST, "--test", test, "--out", model)
+    assert f"test: 30 rows of {test}" in out
+    summary = bprop.load(model).training["summary"]
+    assert summary["rows"] == {"train": 81, "val": 9, "test": 30}  # 90 rows of DATA: 10 % validation
+    code, evaluated, err = run(capsys, "evaluate", model, test, "--json")
+    assert code == 0, err
+    scores = json.loads(evaluated)
+    assert scores["n_samples"] == 30
+    assert summary["scores"]["test"]["accuracy"] == pytest.approx(scores["accuracy"], abs=1e-12)
+    assert table_rows(out)["test"][1] == pytest.approx(scores["accuracy"], abs=5e-5)
+    assert bprop.load(model).training["settings"]["test_file"] == str(test.resolve())
+
+
+def test_test_file_of_a_regression_is_scored_in_the_target_units(tmp_path, capsys):
+    train, test = _split_table(tmp_path, regression_table(100))
+    model = tmp_path / "m.safetensors"
+    _train(capsys, train, *FAST, "--test", test, "--out", model)
+    code, evaluated, err = run(capsys, "evaluate", model, test, "--json")
+    assert code == 0, err
+    assert bprop.load(model).training["summary"]["scores"]["test"]["r2"] == pytest.approx(
+        json.loads(evaluated)["r2"], abs=1e-12
+    )
+
+
+def test_test_file_needs_the_target_column_and_known_classes(tmp_path, capsys):
+    train, _ = _split_table(tmp_path, mixed_table(80))
+    no_target = write_csv(tmp_path / "nt.csv", "x1,x2,colour\n0.1,0.2,red\n")
+    code, out, err = run(capsys, "train", train, *FAST, "--test", no_target, "--out", tmp_path / "a.safetensors")
+    assert code == 2 and "no target column 'kind'" in err and "Traceback" not in err
+    unseen = write_csv(tmp_path / "u.csv", "x1,x2,colour,kind\n0.1,0.2,red,cow\n")
+    code, out, err = run(capsys, "train", train, *FAST, "--test", unseen, "--out", tmp_path / "b.safetensors")
+    assert code == 2 and "--test" in err and "cow" in err
+    assert not (tmp_path / "a.safetensors").exists() and not (tmp_path / "b.safetensors").exists()
+
+
+def test_test_split_0_reports_on_the_validation_rows_and_says_so(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(100))
+    model, report = tmp_path / "m.safetensors", tmp_path / "r.html"
+    out, _ = _train(capsys, data, *FAST, "--test-split", "0", "--out", model, "--report", report)
+    assert set(table_rows(out)) == {"train", "validation"}
+    summary = bprop.load(model).training["summary"]
+    assert summary["rows"] == {"train": 90, "val": 10, "test": 0}
+    assert set(summary["scores"]) == {"train", "val"}
+    html = report.read_text(encoding="utf-8")
+    assert "the validation rows (no test rows: --test-split 0)" in html
+    assert "held out from training" not in html
+
+
+def test_val_split_0_trains_the_whole_budget_and_keeps_the_last_weights(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(100))
+    model = tmp_path / "m.safetensors"
+    out, _ = _train(capsys, data, "--quiet", "--layers", "4", "--epochs", "7", "--val-split", "0", "--out", model)
+    assert set(table_rows(out)) == {"train", "test"}
+    training = bprop.load(model).training
+    assert training["summary"]["epochs"] == 7 and training["summary"]["stop_reason"] == "max_epochs"
+    assert "restored" not in out
+    assert training["summary"]["rows"]["val"] == 0
+
+
+def test_patience_0_is_a_fixed_budget_that_restores_the_best_validation_epoch(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(200))
+    model = tmp_path / "m.safetensors"
+    flags = ["--quiet", "--layers", "16", "--epochs", "40", "--lr", "0.05", "--patience", "0", "--out", model]
+    _train(capsys, data, *flags)
+    training = bprop.load(model).training
+    assert training["summary"]["epochs"] == 40 and training["summary"]["stop_reason"] == "max_epochs"
+    val_loss = training["history"]["val_loss"]
+    assert training["summary"]["best_epoch"] == int(np.argmin(val_loss)) + 1
+    assert training["settings"]["patience"] is None
+
+
+def test_schedule_cosine_decays_the_rate_to_zero_over_the_epochs(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(80))
+    model = tmp_path / "m.safetensors"
+    _train(capsys, data, "--quiet", "--layers", "4", "--epochs", "5", "--patience", "0", "--schedule", "cosine",
+           "--lr", "0.01", "--out", model)  # fmt: skip
+    training = bprop.load(model).training
+    rates = training["history"]["lr"]
+    expected = [0.005 * (1 + np.cos(np.pi * e / 5)) for e in range(5)]
+    assert rates == pytest.approx(expected, rel=1e-12)
+    assert training["settings"]["schedule"] == "cosine"
+
+
+def test_weight_decay_reaches_adamw_and_shrinks_the_weights(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(80))
+    norms = {}
+    for decay in ("0", "20"):  # η·λ = 0.02: each step shrinks the parameters by 2 %
+        model = tmp_path / f"m{decay}.safetensors"
+        _train(capsys, data, "--quiet", "--layers", "8", "--epochs", "20", "--patience", "0", "--val-split", "0",
+               "--optimizer", "adamw", "--weight-decay", decay, "--out", model)  # fmt: skip
+        loaded = bprop.load(model)
+        assert loaded.training["settings"]["weight_decay"] == float(decay)
+        norms[decay] = sum(float((p.astype(np.float64) ** 2).sum()) for p in loaded.net.parameters())
+    assert norms["20"] < 0.5 * norms["0"]
+
+
+def test_resume_keeps_the_new_settings_and_refuses_a_changed_one(tmp_path, capsys):
+    train, test = _split_table(tmp_path, mixed_table(100))
+    ckpt = tmp_path / "run"
+    flags = ["--quiet", "--layers", "4", "--epochs", "3", "--optimizer", "adamw", "--schedule", "cosine",
+             "--weight-decay", "0.05", "--test", str(test), "--checkpoint", str(ckpt)]  # fmt: skip
+    _train(capsys, train, *flags, "--out", tmp_path / "a.safetensors")
+    changed = ["--weight-decay", "0.1", "--out", tmp_path / "b.safetensors"]
+    code, out, err = run(capsys, "train", "--resume", ckpt, *changed)
+    assert code == 2 and "--weight-decay 0.1 differs from the checkpoint's 0.05" in err
