@@ -171,8 +171,23 @@ def test_big_net_on_tiny_data_overfits(digits):
     )  # fmt: skip
     (finding,) = findings(history)
     assert finding.kind == "overfitting"
-    assert finding.message.startswith("training accuracy 100 %, validation accuracy down from")
+    assert finding.message.startswith("by the last epoch (100), training accuracy 100 %, validation accuracy down from")
     assert "overfitting: add dropout or L2" in finding.message
+
+
+def test_overfitting_finding_names_the_restored_epoch_whose_scores_are_shown(digits):
+    X, Y, _ = digits
+    net, history = train(
+        X[:60], Y[:60], [64, 256, 10], "tanh", 0.01, optimizer="adam", epochs=100, batch_size=16,
+        validation_data=(X[1000:1300], Y[1000:1300]), restore_best_weights=True,
+    )  # fmt: skip
+    (finding,) = findings(history)
+    assert history.restored_best and history.best_epoch < 100
+    assert f"the weights of epoch {history.best_epoch} were kept (the scores shown are theirs)" in finding.message
+    assert "restore_best_weights=True" not in finding.message  # already done: no such advice
+    # The scores of the kept weights are those of the best epoch, not the last one the finding dates.
+    _, accuracy = bprop.evaluate(net, X[1000:1300], Y[1000:1300], "categorical_cross_entropy", "accuracy")
+    assert accuracy == pytest.approx(history.val_metric[history.best_epoch - 1], abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -259,14 +259,23 @@ def _overfitting(history: Any, loss: list[float]) -> list[Finding]:
     name = history_field(history, "metric_name")
     metric = history_field(history, "metric") or []
     val_metric = history_field(history, "val_metric") or []
-    lead = f"training {name} {_pct(metric[-1])}, " if name and metric else "training loss still falling, "
+    # Dated, because the results a user sees may be those of a restored earlier epoch.
+    lead = f"by the last epoch ({len(val)}), "
+    lead += f"training {name} {_pct(metric[-1])}, " if name and metric else "training loss still falling, "
     if name and len(val_metric) == len(val) and _pct(val_metric[-1]) != _pct(max(val_metric)):
         lead += f"validation {name} down from {_pct(max(val_metric))} to {_pct(val_metric[-1])}, "
+    restored = history_field(history, "best_epoch") if history_field(history, "restored_best") else None
+    if restored:
+        fix = (
+            f"overfitting, so the weights of epoch {restored} were kept (the scores shown are theirs); "
+            "dropout, L2 or more data may still help"
+        )
+    else:
+        fix = "overfitting: add dropout or L2, get more data, or stop earlier (patience=…, restore_best_weights=True)"
     return [
         Finding(
             "overfitting",
-            f"{lead}validation loss {_pct(rise)} above its best (epoch {best + 1}) — overfitting: add dropout "
-            f"or L2, get more data, or stop earlier (patience=…, restore_best_weights=True)",
+            f"{lead}validation loss {_pct(rise)} above its best (epoch {best + 1}) — {fix}",
             epoch=best + 1,
         )
     ]
