@@ -528,9 +528,25 @@ def platform_facts() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "blas": f"{blas.get('name', '?')} {blas.get('version', '?')}",
+        "blas_kernels": blas_kernels(),
         "machine": platform.machine(),
         "system": platform.system(),
     }
+
+
+def blas_kernels() -> str:
+    """The CPU kernels NumPy's OpenBLAS chose at start-up (Haswell, SkylakeX, ...): the same library rounds
+    differently on another CPU family."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "?"
+    numpy_dir = Path(np.__file__).resolve().parent.parent
+    for pool in threadpool_info():
+        if pool.get("internal_api") == "openblas" and Path(pool.get("filepath", "")).is_relative_to(numpy_dir):
+            if "numpy" in Path(pool["filepath"]).parts[-2]:
+                return str(pool.get("architecture", "?"))
+    return "?"
 
 
 def source_commit() -> str:

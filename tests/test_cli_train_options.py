@@ -89,7 +89,8 @@ def test_val_split_0_trains_the_whole_budget_and_keeps_the_last_weights(tmp_path
 def test_patience_0_is_a_fixed_budget_that_restores_the_best_validation_epoch(tmp_path, capsys):
     data = write_csv(tmp_path / "pets.csv", mixed_table(200))
     model = tmp_path / "m.safetensors"
-    flags = ["--quiet", "--layers", "16", "--epochs", "40", "--lr", "0.05", "--patience", "0", "--out", model]
+    flags = ["--quiet", "--layers", "16", "--epochs", "40", "--lr", "0.05", "--patience", "0", "--val-split", "0.1"]
+    flags += ["--out", model]
     _train(capsys, data, *flags)
     training = bprop.load(model).training
     assert training["summary"]["epochs"] == 40 and training["summary"]["stop_reason"] == "max_epochs"

@@ -3,7 +3,9 @@
 The recipes live in ``scripts/record_fixtures.py``, one definition for recording and checking; the
 fixtures in ``tests/data/fixtures`` were recorded by it from the commit named in ``index.json``. A
 failure here means a change moved a number. Bit-identity holds on the recording platform only (NumPy,
-OpenBLAS, CPU family): elsewhere, re-record from that commit, never from the changed code.
+OpenBLAS and the CPU kernels it picks): elsewhere the weights must agree to the rounding that a different
+order of BLAS sums leaves after a few epochs (``TOLERANCE``), far below what a changed formula moves;
+re-record from that commit, never from the changed code, to check bit-identity on another platform.
 """
 
 import importlib.util
@@ -44,6 +46,15 @@ def retrain(tmp_path_factory):
     return run
 
 
+# Off the recording platform: the largest difference (relative to the array's scale) a different BLAS summation
+# order may leave, by the dtype the run computed in (float64 loss histories of a float32 run round as float32).
+TOLERANCE = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
+
+
+def same_platform() -> bool:
+    return recorder.platform_facts() == INDEX["platform"]
+
+
 def platform_note() -> str:
     here, recorded = recorder.platform_facts(), INDEX["platform"]
     if here == recorded:
@@ -51,13 +62,16 @@ def platform_note() -> str:
     return f"recorded on {recorded}, running on {here}: re-record from {INDEX['recorded_from']} on this platform"
 
 
-def difference(name: str, key: str, got: np.ndarray, want: np.ndarray) -> str | None:
+def difference(key: str, got: np.ndarray, want: np.ndarray, tolerance: float) -> str | None:
     """None when ``got`` is ``want`` bit for bit, else what differs."""
     if got.dtype != want.dtype or got.shape != want.shape:
         return f"{key} is {got.dtype}{list(got.shape)}, the fixture {want.dtype}{list(want.shape)}"
     if got.tobytes() == want.tobytes():
         return None
     gap = np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)), initial=0.0)
+    scale = max(1.0, float(np.max(np.abs(want.astype(np.float64)), initial=0.0)))
+    if not same_platform() and gap <= tolerance * scale:
+        return None
     return f"{key} differs, max abs difference {gap:.3g}"
 
 
@@ -71,7 +85,8 @@ def test_training_reproduces_the_recorded_weights(name, retrain):
     with np.load(FIXTURES / INDEX["configurations"][name]["file"], allow_pickle=False) as archive:
         fixture = {key: archive[key] for key in archive.files}
     assert sorted(run.arrays) == sorted(fixture), f"{name}: the run's arrays are not the fixture's"
-    problems = [difference(name, key, run.arrays[key], fixture[key]) for key in sorted(fixture)]
+    computed_in = min((a.dtype for a in fixture.values() if a.dtype.kind == "f"), key=lambda d: d.itemsize)
+    problems = [difference(key, run.arrays[key], fixture[key], TOLERANCE[computed_in]) for key in sorted(fixture)]
     problems = [p for p in problems if p]
     assert not problems, f"configuration {name}: {'; '.join(problems)} ({platform_note()})"
 
@@ -80,3 +95,10 @@ def test_training_reproduces_the_recorded_weights(name, retrain):
 def test_training_stops_as_recorded(name, retrain):
     recorded = INDEX["configurations"][name]["facts"]
     assert retrain(name).facts == recorded, f"configuration {name}: epochs or stopping differ from the recording"
+
+
+def test_a_change_beyond_the_rounding_is_reported_on_any_platform():
+    want = np.linspace(-1, 1, 5, dtype=np.float32)
+    assert difference("w", want.copy(), want, TOLERANCE[want.dtype]) is None
+    moved = want + np.float32(1e-3)  # what a changed formula moves, at the least
+    assert difference("w", moved, want, TOLERANCE[want.dtype]) == "w differs, max abs difference 0.001"

@@ -27,11 +27,14 @@ from .common import (
 )
 from .resume import data_identity, given_flags, mark_defaults, resume_settings
 from .scoring import checked_scores, headline, loss_for
-from .train_data import read_and_prepare
+from .train_data import AUTO_VAL, MIN_AUTO_VAL_ROWS, read_and_prepare
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
 SCHEDULE_CHOICES = ["constant", "cosine"]  # per epoch; cosine decays to 0 over --epochs
 ADAMW_DECAY = 0.01  # --weight-decay when not given
+# The automatic defaults, chosen on benchmarks/quality.py (BENCHMARKS.md, "Defaults that generalise"):
+# scikit-learn's batch rule, and no validation rows where they would be too few to pick an epoch by.
+AUTO_BATCH = 200
 
 
 def register(sub) -> None:
@@ -52,13 +55,20 @@ def register(sub) -> None:
         default=None,  # None: not given (see resume.RESUMED_FLAGS)
         help="one-hot encode string columns with over 1,000 distinct values (or over half the rows) too",
     )
-    p.add_argument("--layers", default="128,64", help="hidden layer sizes, e.g. 64,32 (default 128,64)")
+    p.add_argument("--layers", default="128", help="hidden layer sizes, e.g. 64,32 (default 128)")
     p.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS)
     p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
     p.add_argument("--lr", default=None, help="learning rate (default: 0.001 for adam/adamw/rmsprop, 0.01 sgd)")
     p.add_argument("--epochs", default="200", help="maximum epochs (default 200)")
-    p.add_argument("--batch-size", default="32", help="examples per update (default 32)")
-    p.add_argument("--val-split", default="0.1", help="validation fraction (default 0.1; 0: none, train every epoch)")
+    p.add_argument(
+        "--batch-size", default="auto", help=f"examples per update (default auto: {AUTO_BATCH} or all rows if fewer)"
+    )
+    p.add_argument(
+        "--val-split",
+        default="auto",
+        help=f"validation fraction (default auto: {AUTO_VAL} when that is {MIN_AUTO_VAL_ROWS}+ rows, else 0: "
+        "no validation, every epoch trains on all rows)",
+    )
     p.add_argument(
         "--test-split",
         default=None,  # None: not given (0.2, or 0 with --test)
@@ -67,8 +77,8 @@ def register(sub) -> None:
     p.add_argument("--test", metavar="FILE", help="CSV of test rows with DATA's columns: no test rows carved from DATA")
     p.add_argument(
         "--patience",
-        default="10",
-        help="stop after this many epochs without val improvement (0: never, a fixed budget)",
+        default="20",
+        help="stop after this many epochs without val improvement (default 20; 0: never, a fixed budget)",
     )
     p.add_argument(
         "--monitor",
@@ -114,7 +124,7 @@ def _settings(args) -> dict:
     if not 0 <= l2 < math.inf:
         raise CliError(f"--l2 must be a finite number >= 0, got {args.l2!r}; e.g. --l2 0.0001")
     val, test = _splits(args)
-    if val == 0 and args.monitor is not None:
+    if val == 0 and args.monitor is not None:  # (auto may also come to 0: then _monitor ignores it)
         raise CliError(f"--monitor {args.monitor} needs validation rows, but --val-split is 0; drop one of them")
     patience = None if str(args.patience).strip() == "0" else positive_int("--patience", args.patience)
     return {
@@ -123,7 +133,7 @@ def _settings(args) -> dict:
         "optimizer": args.optimizer,
         "learning_rate": lr,
         "epochs": positive_int("--epochs", args.epochs),
-        "batch_size": positive_int("--batch-size", args.batch_size),
+        "batch_size": "auto" if args.batch_size == "auto" else positive_int("--batch-size", args.batch_size),
         "val_split": val,
         "test_split": test,
         "patience": patience,
@@ -142,8 +152,8 @@ def _settings(args) -> dict:
     }
 
 
-def _splits(args) -> tuple[float, float]:
-    val = fraction("--val-split", args.val_split, zero=True)
+def _splits(args) -> tuple[float | str, float]:
+    val = "auto" if args.val_split == "auto" else fraction("--val-split", args.val_split, zero=True)
     test = 0.2 if args.test_split is None else fraction("--test-split", args.test_split, zero=True)
     if args.test is not None:
         if test > 0 and args.test_split is not None:
@@ -151,9 +161,13 @@ def _splits(args) -> tuple[float, float]:
                 f"give --test FILE or --test-split {args.test_split}, not both: --test takes no rows from DATA"
             )
         test = 0.0
-    if val + test >= 1:
+    if (AUTO_VAL if val == "auto" else val) + test >= 1:
         raise CliError(f"--val-split + --test-split must be below 1, got {val} + {test}")
     return val, test
+
+
+def batch_size(setting: int | str, n_train: int) -> int:
+    return min(AUTO_BATCH, max(1, n_train)) if setting == "auto" else int(setting)
 
 
 def _weight_decay(args) -> float:
@@ -288,7 +302,7 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
             optimizer=settings["optimizer"],
             learning_rate=settings["learning_rate"],
             epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
+            batch_size=batch_size(settings["batch_size"], len(prepared.X_train)),
             seed=settings["seed"],
             validation_data=(prepared.X_val, prepared.Y_val) if validated else None,
             # No validation rows: a fixed budget of epochs, keeping the last weights.
@@ -377,7 +391,8 @@ def _check_memory(prepared, sizes: list[int], settings: dict) -> None:
 
     arrays = [getattr(prepared, f"{kind}_{part}") for kind in "XY" for part in ("train", "val", "test")]
     n_rows = sum(len(getattr(prepared, f"X_{part}")) for part in ("train", "val", "test"))
-    need = estimate_training_bytes(n_rows, sizes[0], sizes[1:], settings["batch_size"], settings["dtype"])
+    batch = batch_size(settings["batch_size"], len(prepared.X_train))
+    need = estimate_training_bytes(n_rows, sizes[0], sizes[1:], batch, settings["dtype"])
     # The prepared float64 arrays are already allocated: what is left to use no longer holds them.
     held = sum(a.nbytes for a in arrays)
     data = held * (1 + np.dtype(settings["dtype"]).itemsize / 8)  # with their copy in the network's dtype
