@@ -65,6 +65,7 @@ def test_findings_name_the_problem_in_train_and_info(tmp_path, capsys):
     model = tmp_path / "m.safetensors"
     # Adam with a learning rate 300x its default kills ReLU units.
     argv = ["train", tmp_path / "lin.csv", "--quiet", "--optimizer", "adam", "--lr", "0.3", "--epochs", "20"]
+    argv += ["--activation", "relu"]
     code, out, err = run(capsys, *argv, "--layers", "32", "--batch-size", "32", "--val-split", "0.1", "--out", model)
     assert code == 0, err
     pattern = r"findings:\n  - layer 1: \d+ % of ReLU units dead since epoch \d+ — lower the learning rate"
@@ -81,7 +82,8 @@ def test_divergence_in_the_first_epoch_writes_nothing(tmp_path, capsys):
     lines = [",".join(f"{v:.4f}" for v in (*x, x @ [1.0, -2.0, 0.5])) for x in X]
     (tmp_path / "lin.csv").write_text("a,b,c,y\n" + "\n".join(lines) + "\n")
     argv = ["train", tmp_path / "lin.csv", "--quiet", "--optimizer", "sgd", "--lr", "5", "--layers", "32"]
-    code, out, err = run(capsys, *argv, "--batch-size", "32", "--val-split", "0.1", "--out", tmp_path / "m.safetensors")
+    argv += ["--activation", "relu", "--batch-size", "32", "--val-split", "0.1"]
+    code, out, err = run(capsys, *argv, "--out", tmp_path / "m.safetensors")
     assert code == 2
     assert err.count("\n") == 1
     assert err.startswith("error: training diverged in epoch 1")

@@ -118,7 +118,7 @@ def test_train_divergence_writes_nothing_and_prints_one_line_messages(tmp_path, 
     out_file.write_bytes(b"previous model")
     code, out, err = run(
         capsys, "train", data, "--epochs", "30", "--layers", "16", "--quiet", "--optimizer", "sgd",
-        "--lr", "1e6", "--out", out_file,
+        "--lr", "1e6", "--activation", "relu", "--batch-size", "32", "--val-split", "0.1", "--out", out_file,
     )  # fmt: skip
     assert "Traceback" not in err
     assert "RuntimeWarning" not in err

@@ -133,3 +133,64 @@ def test_resume_keeps_the_new_settings_and_refuses_a_changed_one(tmp_path, capsy
     changed = ["--weight-decay", "0.1", "--out", tmp_path / "b.safetensors"]
     code, out, err = run(capsys, "train", "--resume", ckpt, *changed)
     assert code == 2 and "--weight-decay 0.1 differs from the checkpoint's 0.05" in err
+
+
+# -- the automatic defaults (chosen on benchmarks/quality.py) -------------------------------------------
+
+
+def test_val_split_auto_holds_out_nothing_from_a_small_table_and_says_so(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(300))  # 10 % would be 30 rows: too few to pick by
+    model = tmp_path / "m.safetensors"
+    out, _ = _train(capsys, data, "--quiet", "--epochs", "6", "--out", model)
+    assert "validation: none (300 rows give under 100 validation rows), so all 6 epochs train on every row" in out
+    summary = bprop.load(model).training["summary"]
+    assert summary["rows"] == {"train": 240, "val": 0, "test": 60}
+    assert summary["epochs"] == 6 and summary["stop_reason"] == "max_epochs"
+
+
+def test_val_split_auto_holds_out_a_tenth_of_a_large_table(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(1000))
+    model = tmp_path / "m.safetensors"
+    out, _ = _train(capsys, data, "--quiet", "--epochs", "3", "--out", model)
+    assert "validation: none" not in out
+    assert bprop.load(model).training["summary"]["rows"] == {"train": 700, "val": 100, "test": 200}
+
+
+def test_a_monitor_keeps_the_validation_rows_of_a_small_table(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(300))
+    model = tmp_path / "m.safetensors"
+    _train(capsys, data, "--quiet", "--epochs", "3", "--monitor", "val_accuracy", "--out", model)
+    assert bprop.load(model).training["summary"]["rows"]["val"] == 30
+
+
+def test_automatic_batch_size_and_learning_rate(tmp_path, capsys, monkeypatch):
+    from bprop.training import fit as fit_module
+
+    seen = []
+    real_fit = fit_module.fit
+
+    def recording_fit(net, X, Y, **options):
+        seen.append((len(X), options["batch_size"], options["learning_rate"], net.layers[0].activation.name))
+        return real_fit(net, X, Y, **options)
+
+    monkeypatch.setattr(fit_module, "fit", recording_fit)
+    pets = write_csv(tmp_path / "pets.csv", mixed_table(1000))
+    house = write_csv(tmp_path / "house.csv", regression_table(150))
+    _train(capsys, pets, "--quiet", "--epochs", "1", "--out", tmp_path / "a.safetensors")
+    _train(capsys, house, "--quiet", "--epochs", "1", "--out", tmp_path / "b.safetensors")
+    _train(capsys, house, "--quiet", "--epochs", "1", "--optimizer", "rmsprop", "--out", tmp_path / "c.safetensors")
+    assert seen == [(700, 200, 0.003, "tanh"), (120, 120, 0.001, "tanh"), (120, 120, None, "tanh")]
+
+
+def test_clip_is_stored_and_predict_applies_it(tmp_path, capsys):
+    train, test = _split_table(tmp_path, regression_table(120))
+    model = tmp_path / "m.safetensors"
+    _train(capsys, train, *FAST, "--clip", "1.5", "--test", test, "--out", model)
+    loaded = bprop.load(model)
+    assert loaded.training["settings"]["clip"] == 1.5
+    assert loaded.preprocessing["features"]["clip"] == 1.5
+    code, evaluated, err = run(capsys, "evaluate", model, test, "--json")
+    assert code == 0, err
+    assert loaded.training["summary"]["scores"]["test"]["r2"] == pytest.approx(json.loads(evaluated)["r2"], abs=1e-12)
+    code, out, err = run(capsys, "train", train, *FAST, "--clip", "-1", "--out", tmp_path / "x.safetensors")
+    assert code == 2 and "--clip must be a finite number >= 0" in err

@@ -110,7 +110,7 @@ sys.exit(command())
 def test_ctrl_c_during_start_up_is_one_line_and_status_130(tmp_path, delay):
     # Big enough that imports, reading and preparing it all come before training starts.
     rng = np.random.default_rng(0)
-    table = rng.normal(size=(100_000, 4)).round(4)
+    table = rng.normal(size=(300_000, 4)).round(4)
     np.savetxt(tmp_path / "data.csv", table, delimiter=",", header="a,b,c,y", comments="", fmt="%.4f")
     result = subprocess.run(
         [sys.executable, "-c", CONSOLE, str(delay), "train", "data.csv", "--quiet", "--out", "m.safetensors"],

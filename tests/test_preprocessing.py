@@ -280,3 +280,25 @@ def test_from_dict_reads_states_written_before_the_new_fields(table):
     assert pre.left_out_ == []
     assert pre.keep_high_cardinality is False
     assert np.array_equal(pre.transform(table), Preprocessor.from_dict(state).transform(table))
+
+
+# -- clip: smooth clipping of standardised numeric values ------------------------------------------------
+
+
+def test_clip_bounds_standardised_values_smoothly_and_round_trips():
+    frame = pd.DataFrame({"x": [0.0] * 98 + [1.0, 100.0]})
+    plain, clipped = Preprocessor().fit(frame), Preprocessor(clip=3.0).fit(frame)
+    z, c = plain.transform(frame)[:, 0], clipped.transform(frame)[:, 0]
+    np.testing.assert_allclose(c, z / np.sqrt(1 + (z / 3) ** 2), rtol=1e-15)
+    assert z.max() > 9 and 2.8 < c.max() < 3  # the outlier, ~10 standard deviations out, comes within ±3
+    assert abs(c[0] - z[0]) < 1e-3 * abs(z[0])  # small values are nearly untouched
+    restored = Preprocessor.from_dict(json.loads(json.dumps(clipped.to_dict())))
+    np.testing.assert_array_equal(restored.transform(frame), clipped.transform(frame))
+    older = {k: v for k, v in plain.to_dict().items() if k != "clip"}  # states written before clip existed
+    assert Preprocessor.from_dict(older).clip is None
+
+
+@pytest.mark.parametrize("clip", [0, -1, float("inf"), float("nan"), "3"])
+def test_clip_must_be_a_positive_finite_number(clip):
+    with pytest.raises(ValueError, match="clip"):
+        Preprocessor(clip=clip)

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..nn.activations import ACTIVATIONS
-from ..nn.optimizers import OPTIMIZERS
 from .common import (
     CliError,
     check_parent_folder,
@@ -25,86 +23,14 @@ from .common import (
     refuse_same_file,
     warn,
 )
-from .resume import data_identity, given_flags, mark_defaults, resume_settings
+from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
-from .train_data import AUTO_VAL, MIN_AUTO_VAL_ROWS, read_and_prepare
-
-HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
-SCHEDULE_CHOICES = ["constant", "cosine"]  # per epoch; cosine decays to 0 over --epochs
-ADAMW_DECAY = 0.01  # --weight-decay when not given
-# The automatic defaults, chosen on benchmarks/quality.py (BENCHMARKS.md, "Defaults that generalise"):
-# scikit-learn's batch rule, and no validation rows where they would be too few to pick an epoch by.
-AUTO_BATCH = 200
+from .train_data import AUTO_VAL, read_and_prepare
+from .train_flags import ADAM_RATE, ADAMW_DECAY, AUTO_BATCH, register_flags
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a network on a CSV file (default: the bundled handwritten digits)",
-        description="Train an MLP on a CSV table. With no DATA, trains on the UCI 8x8 digits bundled in bprop.",
-    )
-    p.add_argument("data", nargs="?", help="CSV file (plain or .gz); default: the bundled digits")
-    p.add_argument("--target", help="target column (default: the last column)")
-    p.add_argument("--task", default="auto", choices=["auto", "classification", "regression"])
-    p.add_argument(
-        "--decimal", default=".", choices=[".", ","], help="decimal separator of the numbers in DATA (default .)"
-    )
-    p.add_argument(
-        "--keep-high-cardinality",
-        action="store_true",
-        default=None,  # None: not given (see resume.RESUMED_FLAGS)
-        help="one-hot encode string columns with over 1,000 distinct values (or over half the rows) too",
-    )
-    p.add_argument("--layers", default="128", help="hidden layer sizes, e.g. 64,32 (default 128)")
-    p.add_argument("--activation", default="relu", choices=HIDDEN_ACTIVATIONS)
-    p.add_argument("--optimizer", default="adam", choices=sorted(OPTIMIZERS))
-    p.add_argument("--lr", default=None, help="learning rate (default: 0.001 for adam/adamw/rmsprop, 0.01 sgd)")
-    p.add_argument("--epochs", default="200", help="maximum epochs (default 200)")
-    p.add_argument(
-        "--batch-size", default="auto", help=f"examples per update (default auto: {AUTO_BATCH} or all rows if fewer)"
-    )
-    p.add_argument(
-        "--val-split",
-        default="auto",
-        help=f"validation fraction (default auto: {AUTO_VAL} when that is {MIN_AUTO_VAL_ROWS}+ rows, else 0: "
-        "no validation, every epoch trains on all rows)",
-    )
-    p.add_argument(
-        "--test-split",
-        default=None,  # None: not given (0.2, or 0 with --test)
-        help="test fraction carved from DATA (default 0.2, 0 with --test; 0: no test rows, the report uses validation)",
-    )
-    p.add_argument("--test", metavar="FILE", help="CSV of test rows with DATA's columns: no test rows carved from DATA")
-    p.add_argument(
-        "--patience",
-        default="20",
-        help="stop after this many epochs without val improvement (default 20; 0: never, a fixed budget)",
-    )
-    p.add_argument(
-        "--monitor",
-        default=None,  # None: not given (see _monitor)
-        choices=["val_loss", "val_accuracy"],
-        help="what patience and the restored best epoch follow (val_accuracy: classification; the loss breaks ties)",
-    )
-    p.add_argument("--schedule", default="constant", choices=SCHEDULE_CHOICES, help="learning rate per epoch")
-    p.add_argument(
-        "--weight-decay",
-        default=None,  # None: not given (adamw's default below; unused by other optimisers)
-        help=f"decoupled weight decay of --optimizer adamw (default {ADAMW_DECAY}); --l2 is the coupled kind",
-    )
-    p.add_argument("--dropout", default="0", help="dropout rate after each hidden layer (default 0)")
-    p.add_argument("--l2", default="0", help="L2 weight decay (default 0)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    p.add_argument("--seed", default="0", help="random seed (default 0)")
-    p.add_argument("--out", default="model.safetensors", help="model file to write (default model.safetensors)")
-    p.add_argument("--plot", help="write loss/accuracy curves to this .png/.svg/.pdf")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
-    p.add_argument("--report", help="write a self-contained HTML report (curves, diagnostics, findings) here")
-    p.add_argument("--checkpoint", metavar="DIR", help="save the full training state to DIR after every epoch")
-    p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (its settings and data)")
-    mark_defaults(p)
-    p.set_defaults(run=run, outlives_stdout=True)  # a model is never lost because stdout went away
+    register_flags(sub, run)
 
 
 def _settings(args) -> dict:
@@ -149,6 +75,7 @@ def _settings(args) -> dict:
         "target": args.target,
         "decimal": args.decimal,
         "keep_high_cardinality": bool(args.keep_high_cardinality),
+        "clip": _clip(args.clip),
     }
 
 
@@ -166,8 +93,22 @@ def _splits(args) -> tuple[float | str, float]:
     return val, test
 
 
+def learning_rate(settings: dict, task: str) -> float | None:
+    """``--lr``, else Adam's and AdamW's rate for the task (None: the optimiser's own default)."""
+    if settings["learning_rate"] is not None or settings["optimizer"] not in ("adam", "adamw"):
+        return settings["learning_rate"]
+    return ADAM_RATE[task]
+
+
 def batch_size(setting: int | str, n_train: int) -> int:
     return min(AUTO_BATCH, max(1, n_train)) if setting == "auto" else int(setting)
+
+
+def _clip(text: str) -> float | None:
+    clip = number("--clip", text)
+    if not 0 <= clip < math.inf:
+        raise CliError(f"--clip must be a finite number >= 0 (0: no clipping), got {text!r}; e.g. --clip 3")
+    return clip or None
 
 
 def _weight_decay(args) -> float:
@@ -300,7 +241,7 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
             prepared.Y_train,
             loss=loss_for(prepared.encoder.target.task_),
             optimizer=settings["optimizer"],
-            learning_rate=settings["learning_rate"],
+            learning_rate=learning_rate(settings, prepared.encoder.target.task_),
             epochs=settings["epochs"],
             batch_size=batch_size(settings["batch_size"], len(prepared.X_train)),
             seed=settings["seed"],
@@ -463,7 +404,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
 
     # Show what ran: the optimiser's own default rate rather than "None"; task and target are under Data.
     shown = {k: v for k, v in settings.items() if k not in ("task", "target")}
-    shown["learning_rate"] = settings["learning_rate"] or get_optimizer(settings["optimizer"]).learning_rate
+    shown["learning_rate"] = learning_rate(settings, target.task_) or get_optimizer(settings["optimizer"]).learning_rate
     part, evaluated_on = _report_rows(rows, settings)
     X, Y = getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}")
     write_report(

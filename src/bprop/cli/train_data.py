@@ -56,6 +56,7 @@ def read_and_prepare(args, settings: dict):
         rng=np.random.default_rng(settings["seed"]),
         decimal=decimal,
         keep_high_cardinality=settings.get("keep_high_cardinality", False),
+        clip=settings.get("clip"),  # checkpoints of older runs have no such setting: no clipping
     )
     target = prepared.encoder.target
     kind = f"{len(target.classes_)} classes" if target.task_ == "classification" else "numeric target"

@@ -284,13 +284,15 @@ def prepare(
     rng: np.random.Generator,
     decimal: str | None = None,
     keep_high_cardinality: bool = False,
+    clip: float | None = None,
 ) -> Prepared:
     """Split ``table`` and encode it, fitting feature statistics on the training rows only (no leakage).
 
     The target encoder sees every row (so every class is known); classification splits are stratified.
     ``report`` covers the whole table (how many values were imputed, columns left out; extra columns:
     none at fit). ``decimal``: the separator the table was read with (default: what :func:`read_csv`
-    used), recorded so new files are read alike; ``keep_high_cardinality``: see :class:`Preprocessor`.
+    used), recorded so new files are read alike; ``keep_high_cardinality`` and ``clip``: see
+    :class:`Preprocessor`.
     """
     decimal = table.attrs.get("decimal", ".") if decimal is None else decimal
     _refuse_empty_columns(table)
@@ -312,7 +314,8 @@ def prepare(
             f"{len(y)} rows are too few to keep a training row of every class and still hold out "
             f"{' and '.join(empty)} rows; add rows (a few of each class)"
         )
-    pre = Preprocessor(decimal=decimal, keep_high_cardinality=keep_high_cardinality).fit(features.iloc[split.train])
+    pre = Preprocessor(decimal=decimal, keep_high_cardinality=keep_high_cardinality, clip=clip)
+    pre.fit(features.iloc[split.train])
     _check_memory(pre, len(features))
     X, report = pre.transform_with_report(features)
     Y = encoder.transform(y)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..nn.checks import state_bool, state_keys, state_labels, state_number, state_text
+from ..nn.checks import check_number, state_bool, state_keys, state_labels, state_number, state_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,8 +154,10 @@ class TransformReport:
 class Preprocessor:
     """Turn a feature table into a float64 matrix.
 
-    Numeric columns: missing values → the training median, then ``(x - mean) / scale`` with the training
-    mean and standard deviation (``scale`` 1 for a constant column). Other columns: missing values → the
+    Numeric columns: missing values → the training median, then ``z = (x - mean) / scale`` with the training
+    mean and standard deviation (``scale`` 1 for a constant column), and with ``clip`` the smooth clipping
+    ``z / sqrt(1 + (z / clip)²)``: near z for small z, never beyond ±clip, so an outlier (a price 30
+    standard deviations out) cannot saturate a tanh unit or dominate a weight. Other columns: missing values → the
     most frequent training category, then one-hot over the sorted training categories; a category
     unseen at fit time becomes all zeros. Columns are matched by name, so order does not matter and
     extra columns are ignored. Imputation always uses the training statistics, so a column that is
@@ -166,6 +168,8 @@ class Preprocessor:
             new files are read the same way.
         keep_high_cardinality: one-hot encode string columns with very many distinct values too,
             instead of leaving them out (see the module docstring).
+        clip: the bound of the smooth clipping of standardised numeric values (e.g. 3, as RealMLP), or None
+            (the default) for plain standardisation.
 
     Example:
         >>> import pandas as pd
@@ -176,11 +180,16 @@ class Preprocessor:
         [[0.0, 0.0, 1.0]]
     """
 
-    def __init__(self, *, decimal: str = ".", keep_high_cardinality: bool = False) -> None:
+    def __init__(self, *, decimal: str = ".", keep_high_cardinality: bool = False, clip: float | None = None) -> None:
         if decimal not in DECIMALS:
             raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
         if not isinstance(keep_high_cardinality, bool):
             raise ValueError(f"keep_high_cardinality must be True or False, got {keep_high_cardinality!r}")
+        if clip is not None:
+            clip = check_number("clip", clip, above=0)
+            if not np.isfinite(clip):
+                raise ValueError(f"clip must be a finite number > 0 or None, got {clip!r}; e.g. 3")
+        self.clip = clip
         self.decimal = decimal
         self.keep_high_cardinality = keep_high_cardinality
         self.columns_: list[dict] | None = None
@@ -277,7 +286,7 @@ class Preprocessor:
             if n_missing:
                 imputed[spec["name"]] = n_missing
             if spec["kind"] == NUMERIC:
-                blocks.append(_transform_numeric(spec, column, self.decimal))
+                blocks.append(_transform_numeric(spec, column, self.decimal, self.clip))
             else:
                 block, n_unknown = _transform_categorical(spec, column)
                 blocks.append(block)
@@ -298,19 +307,20 @@ class Preprocessor:
             "decimal": self.decimal,
             "keep_high_cardinality": self.keep_high_cardinality,
             "left_out": list(self.left_out_),
+            "clip": self.clip,
         }
 
     @classmethod
     def from_dict(cls, state: dict) -> Preprocessor:
         """Restore :meth:`to_dict`'s state, checking every field: a ``ValueError`` names the first bad one.
 
-        States written before ``decimal``, ``keep_high_cardinality`` and ``left_out`` existed read with
-        their defaults.
+        States written before ``decimal``, ``keep_high_cardinality``, ``left_out`` and ``clip`` existed read
+        with their defaults.
         """
         where = "Preprocessor state"
         if not isinstance(state, dict) or state.get("type") != "Preprocessor":
             raise ValueError(f"not a {where}: expected a JSON object with type 'Preprocessor'")
-        optional = {"decimal", "keep_high_cardinality", "left_out"}
+        optional = {"decimal", "keep_high_cardinality", "left_out", "clip"}
         state_keys(state, where, {"type", "columns"}, optional)
         columns = state["columns"]
         if not isinstance(columns, list) or not columns:
@@ -322,9 +332,11 @@ class Preprocessor:
         decimal = state.get("decimal", ".")
         if decimal not in DECIMALS:
             raise ValueError(f"{where}: field 'decimal' must be '.' or ',', got {decimal!r:.60}")
+        clip = state.get("clip")
         pre = cls(
             decimal=decimal,
             keep_high_cardinality=state_bool(state.get("keep_high_cardinality", False), "keep_high_cardinality"),
+            clip=None if clip is None else state_number(clip, "clip", positive=True),
         )
         pre.left_out_ = state_labels(state.get("left_out", []), "left_out", min_length=0)
         if set(pre.left_out_) & set(names):
@@ -412,7 +424,7 @@ def _fit_categorical(name: str, present: pd.Series) -> dict:
     }
 
 
-def _transform_numeric(spec: dict, column: pd.Series, decimal: str = ".") -> np.ndarray:
+def _transform_numeric(spec: dict, column: pd.Series, decimal: str = ".", clip: float | None = None) -> np.ndarray:
     if is_numeric_column(column):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -428,7 +440,10 @@ def _transform_numeric(spec: dict, column: pd.Series, decimal: str = ".") -> np.
     if np.isinf(values).any():
         raise ValueError(f"column {spec['name']!r} contains infinite values; replace them or leave them empty")
     values = np.where(np.isnan(values), spec["fill"], values)
-    return ((values - spec["mean"]) / spec["scale"]).reshape(-1, 1)
+    z = (values - spec["mean"]) / spec["scale"]
+    if clip is not None:
+        z /= np.sqrt(1.0 + np.square(z / clip))
+    return z.reshape(-1, 1)
 
 
 def _transform_categorical(spec: dict, column: pd.Series) -> tuple[np.ndarray, int]:
