@@ -194,3 +194,20 @@ def test_clip_is_stored_and_predict_applies_it(tmp_path, capsys):
     assert loaded.training["summary"]["scores"]["test"]["r2"] == pytest.approx(json.loads(evaluated)["r2"], abs=1e-12)
     code, out, err = run(capsys, "train", train, *FAST, "--clip", "-1", "--out", tmp_path / "x.safetensors")
     assert code == 2 and "--clip must be a finite number >= 0" in err
+
+
+def test_init_flag_reaches_the_network(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(60))
+    weights = {}
+    for init in ("glorot_uniform", "he_uniform"):
+        model = tmp_path / f"{init}.safetensors"
+        # One epoch at a tiny rate: the weights are still essentially the initial ones.
+        _train(capsys, data, "--quiet", "--epochs", "1", "--lr", "1e-9", "--activation", "relu", "--init", init,
+               "--layers", "64", "--out", model)  # fmt: skip
+        loaded = bprop.load(model)
+        assert loaded.training["settings"]["init"] == init
+        weights[init] = loaded.net.layers[0].W
+    fan_in, fan_out = weights["he_uniform"].shape
+    # Uniform limits: Glorot sqrt(6 / (fan_in + fan_out)), He sqrt(6 / fan_in).
+    assert np.abs(weights["glorot_uniform"]).max() <= np.sqrt(6 / (fan_in + fan_out)) + 1e-6
+    assert np.abs(weights["he_uniform"]).max() > np.sqrt(6 / (fan_in + fan_out))

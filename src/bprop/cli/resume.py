@@ -21,7 +21,7 @@ class _Default(str):
 RESUMED_FLAGS = {
     **dict.fromkeys(["layers", "activation", "optimizer", "epochs", "batch_size", "val_split", "test_split"]),
     **dict.fromkeys(["patience", "dropout", "l2", "dtype", "seed", "task", "target"]),
-    **dict.fromkeys(["decimal", "keep_high_cardinality", "monitor", "schedule", "weight_decay", "clip"]),
+    **dict.fromkeys(["decimal", "keep_high_cardinality", "monitor", "schedule", "weight_decay", "clip", "init"]),
     "lr": "learning_rate",
     "test": "test_file",
 }

@@ -76,6 +76,7 @@ def _settings(args) -> dict:
         "decimal": args.decimal,
         "keep_high_cardinality": bool(args.keep_high_cardinality),
         "clip": _clip(args.clip),
+        "init": None if args.init == "auto" else args.init,
     }
 
 
@@ -223,6 +224,7 @@ def _network(prepared, settings: dict):
         seed=settings["seed"],
         dtype=settings["dtype"],
         dropout=settings["dropout"],
+        init=settings.get("init"),  # None (and checkpoints of older runs): the default for the activation
     )
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..nn.activations import ACTIVATIONS
+from ..nn.init import INITIALIZERS
 from ..nn.optimizers import OPTIMIZERS
 from .resume import mark_defaults
 from .train_data import AUTO_VAL, MIN_AUTO_VAL_ROWS
@@ -56,6 +57,12 @@ def _data_flags(p) -> None:
 
 
 def _network_flags(p) -> None:
+    p.add_argument(
+        "--init",
+        default="auto",
+        choices=["auto", *sorted(set(INITIALIZERS) - {"zeros"})],
+        help="initial weights (default auto: He for ReLU-family activations, else Glorot)",
+    )
     p.add_argument("--layers", default="128", help="hidden layer sizes, e.g. 64,32 (default 128)")
     p.add_argument(
         "--activation", default="tanh", choices=HIDDEN_ACTIVATIONS, help="of the hidden layers (default tanh)"
