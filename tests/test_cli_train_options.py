@@ -163,7 +163,7 @@ def test_a_monitor_keeps_the_validation_rows_of_a_small_table(tmp_path, capsys):
     assert bprop.load(model).training["summary"]["rows"]["val"] == 30
 
 
-def test_automatic_batch_size_and_learning_rate(tmp_path, capsys, monkeypatch):
+def test_automatic_batch_size(tmp_path, capsys, monkeypatch):
     from bprop.training import fit as fit_module
 
     seen = []
@@ -178,8 +178,8 @@ def test_automatic_batch_size_and_learning_rate(tmp_path, capsys, monkeypatch):
     house = write_csv(tmp_path / "house.csv", regression_table(150))
     _train(capsys, pets, "--quiet", "--epochs", "1", "--out", tmp_path / "a.safetensors")
     _train(capsys, house, "--quiet", "--epochs", "1", "--out", tmp_path / "b.safetensors")
-    _train(capsys, house, "--quiet", "--epochs", "1", "--optimizer", "rmsprop", "--out", tmp_path / "c.safetensors")
-    assert seen == [(700, 200, 0.003, "tanh"), (120, 120, 0.001, "tanh"), (120, 120, None, "tanh")]
+    _train(capsys, house, "--quiet", "--epochs", "1", "--batch-size", "7", "--out", tmp_path / "c.safetensors")
+    assert seen == [(700, 200, None, "relu"), (120, 120, None, "relu"), (120, 7, None, "relu")]
 
 
 def test_clip_is_stored_and_predict_applies_it(tmp_path, capsys):
@@ -211,3 +211,13 @@ def test_init_flag_reaches_the_network(tmp_path, capsys):
     # Uniform limits: Glorot sqrt(6 / (fan_in + fan_out)), He sqrt(6 / fan_in).
     assert np.abs(weights["glorot_uniform"]).max() <= np.sqrt(6 / (fan_in + fan_out)) + 1e-6
     assert np.abs(weights["he_uniform"]).max() > np.sqrt(6 / (fan_in + fan_out))
+
+
+def test_default_initial_weights_are_glorot_uniform(tmp_path, capsys):
+    data = write_csv(tmp_path / "pets.csv", mixed_table(60))
+    model = tmp_path / "m.safetensors"
+    _train(capsys, data, "--quiet", "--epochs", "1", "--lr", "1e-9", "--layers", "64", "--out", model)
+    W = bprop.load(model).net.layers[0].W
+    assert bprop.load(model).training["settings"]["init"] == "glorot_uniform"
+    assert np.abs(W).max() <= np.sqrt(6 / sum(W.shape)) + 1e-6  # He's limit, sqrt(6 / fan_in), is wider
+    assert np.abs(W).max() > 0.8 * np.sqrt(6 / sum(W.shape))

@@ -26,7 +26,7 @@ from .common import (
 from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
 from .train_data import AUTO_VAL, read_and_prepare
-from .train_flags import ADAM_RATE, ADAMW_DECAY, AUTO_BATCH, register_flags
+from .train_flags import ADAMW_DECAY, AUTO_BATCH, register_flags
 
 
 def register(sub) -> None:
@@ -92,13 +92,6 @@ def _splits(args) -> tuple[float | str, float]:
     if (AUTO_VAL if val == "auto" else val) + test >= 1:
         raise CliError(f"--val-split + --test-split must be below 1, got {val} + {test}")
     return val, test
-
-
-def learning_rate(settings: dict, task: str) -> float | None:
-    """``--lr``, else Adam's and AdamW's rate for the task (None: the optimiser's own default)."""
-    if settings["learning_rate"] is not None or settings["optimizer"] not in ("adam", "adamw"):
-        return settings["learning_rate"]
-    return ADAM_RATE[task]
 
 
 def batch_size(setting: int | str, n_train: int) -> int:
@@ -243,7 +236,7 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
             prepared.Y_train,
             loss=loss_for(prepared.encoder.target.task_),
             optimizer=settings["optimizer"],
-            learning_rate=learning_rate(settings, prepared.encoder.target.task_),
+            learning_rate=settings["learning_rate"],
             epochs=settings["epochs"],
             batch_size=batch_size(settings["batch_size"], len(prepared.X_train)),
             seed=settings["seed"],
@@ -406,7 +399,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
 
     # Show what ran: the optimiser's own default rate rather than "None"; task and target are under Data.
     shown = {k: v for k, v in settings.items() if k not in ("task", "target")}
-    shown["learning_rate"] = learning_rate(settings, target.task_) or get_optimizer(settings["optimizer"]).learning_rate
+    shown["learning_rate"] = settings["learning_rate"] or get_optimizer(settings["optimizer"]).learning_rate
     part, evaluated_on = _report_rows(rows, settings)
     X, Y = getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}")
     write_report(

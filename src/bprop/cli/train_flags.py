@@ -9,7 +9,7 @@ from ..nn.optimizers import OPTIMIZERS
 from .resume import mark_defaults
 from .train_data import AUTO_VAL, MIN_AUTO_VAL_ROWS
 
-__all__ = ["register_flags", "ADAM_RATE", "ADAMW_DECAY", "AUTO_BATCH", "HIDDEN_ACTIVATIONS", "SCHEDULE_CHOICES"]
+__all__ = ["register_flags", "ADAMW_DECAY", "AUTO_BATCH", "HIDDEN_ACTIVATIONS", "SCHEDULE_CHOICES"]
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
 SCHEDULE_CHOICES = ["constant", "cosine"]  # per epoch; cosine decays to 0 over --epochs
@@ -17,8 +17,6 @@ ADAMW_DECAY = 0.01  # --weight-decay when not given
 # The automatic defaults, chosen on benchmarks/quality.py (BENCHMARKS.md, "Defaults that generalise"):
 # scikit-learn's batch rule, and no validation rows where they would be too few to pick an epoch by.
 AUTO_BATCH = 200
-# Adam's rate when --lr is not given: classification gained from 0.003, noisy small regressions overfit with it.
-ADAM_RATE = {"classification": 0.003, "regression": 0.001}
 
 
 def register_flags(sub, run) -> None:
@@ -59,13 +57,13 @@ def _data_flags(p) -> None:
 def _network_flags(p) -> None:
     p.add_argument(
         "--init",
-        default="auto",
+        default="glorot_uniform",
         choices=["auto", *sorted(set(INITIALIZERS) - {"zeros"})],
-        help="initial weights (default auto: He for ReLU-family activations, else Glorot)",
+        help="initial weights (default glorot_uniform, as scikit-learn; auto: He for ReLU-family, else Glorot)",
     )
     p.add_argument("--layers", default="128", help="hidden layer sizes, e.g. 64,32 (default 128)")
     p.add_argument(
-        "--activation", default="tanh", choices=HIDDEN_ACTIVATIONS, help="of the hidden layers (default tanh)"
+        "--activation", default="relu", choices=HIDDEN_ACTIVATIONS, help="of the hidden layers (default relu)"
     )
 
 
@@ -74,7 +72,7 @@ def _training_flags(p) -> None:
     p.add_argument(
         "--lr",
         default=None,
-        help="learning rate (default: adam/adamw 0.003 to classify, 0.001 for regression; rmsprop 0.001; sgd 0.01)",
+        help="learning rate (default: 0.001 for adam/adamw/rmsprop, 0.01 sgd)",
     )
     p.add_argument("--epochs", default="200", help="maximum epochs (default 200)")
     p.add_argument(
