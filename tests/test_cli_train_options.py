@@ -221,3 +221,13 @@ def test_default_initial_weights_are_glorot_uniform(tmp_path, capsys):
     assert bprop.load(model).training["settings"]["init"] == "glorot_uniform"
     assert np.abs(W).max() <= np.sqrt(6 / sum(W.shape)) + 1e-6  # He's limit, sqrt(6 / fan_in), is wider
     assert np.abs(W).max() > 0.8 * np.sqrt(6 / sum(W.shape))
+
+
+def test_an_output_that_is_the_test_file_is_refused_and_the_test_file_survives(tmp_path, capsys):
+    train, test = _split_table(tmp_path, mixed_table(80))
+    rows = tmp_path / "rows.html"  # a CSV under a name an output may have, so only the same-file check stops it
+    rows.write_bytes(test.read_bytes())
+    code, out, err = run(capsys, "train", train, *FAST, "--test", rows, "--report", rows)
+    assert code == 2 and err.count("\n") == 1
+    assert f"--report {str(rows)!r} is the same file as --test" in err
+    assert rows.read_bytes() == test.read_bytes()

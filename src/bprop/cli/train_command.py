@@ -185,7 +185,7 @@ def _outputs(args) -> _Outputs:
         output_path("--report", args.report, (".html", ".htm")),
     )
     for flag, path in (("--out", outputs.out), ("--plot", outputs.plot), ("--report", outputs.report)):
-        refuse_same_file(flag, path, DATA=args.data)
+        refuse_same_file(flag, path, DATA=args.data, **{"--test": args.test})
         if outputs.checkpoint is not None and path is not None and _inside(path, outputs.checkpoint):
             raise CliError(
                 f"{flag} {str(path)!r} is inside the checkpoint folder {str(outputs.checkpoint)!r}, which "
