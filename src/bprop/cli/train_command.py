@@ -25,8 +25,8 @@ from .common import (
 )
 from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
-from .train_data import AUTO_VAL, read_and_prepare
-from .train_flags import ADAMW_DECAY, AUTO_BATCH, register_flags
+from .train_data import read_and_prepare
+from .train_flags import ADAMW_DECAY, AUTO_VAL, batch_size, register_flags
 
 
 def register(sub) -> None:
@@ -52,7 +52,7 @@ def _settings(args) -> dict:
     val, test = _splits(args)
     if val == 0 and args.monitor is not None:  # (auto may also come to 0: then _monitor ignores it)
         raise CliError(f"--monitor {args.monitor} needs validation rows, but --val-split is 0; drop one of them")
-    patience = None if str(args.patience).strip() == "0" else positive_int("--patience", args.patience)
+    patience = None if _is_zero(args.patience) else positive_int("--patience", args.patience)
     return {
         "layers": layer_sizes(args.layers),
         "activation": args.activation,
@@ -94,8 +94,11 @@ def _splits(args) -> tuple[float | str, float]:
     return val, test
 
 
-def batch_size(setting: int | str, n_train: int) -> int:
-    return min(AUTO_BATCH, max(1, n_train)) if setting == "auto" else int(setting)
+def _is_zero(text: str) -> bool:
+    try:
+        return int(text) == 0
+    except ValueError:
+        return False  # positive_int names the problem
 
 
 def _clip(text: str) -> float | None:

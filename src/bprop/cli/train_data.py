@@ -8,22 +8,9 @@ import dataclasses
 import numpy as np
 
 from .common import CliError, input_file, notice
+from .train_flags import MIN_AUTO_VAL_ROWS, val_fraction
 
-__all__ = ["read_and_prepare", "val_fraction", "AUTO_VAL", "MIN_AUTO_VAL_ROWS"]
-
-# --val-split auto (chosen on benchmarks/quality.py): hold out this fraction when it makes enough rows to
-# pick the restored epoch by, else none.
-AUTO_VAL, MIN_AUTO_VAL_ROWS = 0.1, 100
-
-
-def val_fraction(setting: float | str, n_rows: int, test_fraction: float, *, wanted: bool = False) -> float:
-    """``--val-split``'s fraction of ``n_rows``: ``auto`` holds out AUTO_VAL of the rows when that makes at
-    least MIN_AUTO_VAL_ROWS or validation is ``wanted`` (a ``--monitor`` was given), else none: a tiny
-    validation set picks the restored epoch by noise, and its rows are better spent on training."""
-    if setting != "auto":
-        return float(setting)
-    enough = AUTO_VAL * n_rows >= MIN_AUTO_VAL_ROWS or wanted
-    return AUTO_VAL if enough and AUTO_VAL + test_fraction < 1 else 0.0
+__all__ = ["read_and_prepare"]
 
 
 def read_and_prepare(args, settings: dict):
@@ -41,7 +28,7 @@ def read_and_prepare(args, settings: dict):
     decimal = settings.get("decimal", ".")
     table = data.read_csv(source, decimal=decimal)
     wanted = settings.get("monitor") is not None
-    val = val_fraction(settings["val_split"], len(table), settings["test_split"], wanted=wanted)
+    val = val_fraction(settings["val_split"], len(table), wanted=wanted)
     if settings["val_split"] == "auto" and val == 0:
         print(
             f"validation: none ({len(table)} rows give under {MIN_AUTO_VAL_ROWS} validation rows), so all "

@@ -7,9 +7,8 @@ from ..nn.activations import ACTIVATIONS
 from ..nn.init import INITIALIZERS
 from ..nn.optimizers import OPTIMIZERS
 from .resume import mark_defaults
-from .train_data import AUTO_VAL, MIN_AUTO_VAL_ROWS
 
-__all__ = ["register_flags", "ADAMW_DECAY", "AUTO_BATCH", "HIDDEN_ACTIVATIONS", "SCHEDULE_CHOICES"]
+__all__ = ["register_flags", "batch_size", "val_fraction", "ADAMW_DECAY", "AUTO_VAL", "MIN_AUTO_VAL_ROWS"]
 
 HIDDEN_ACTIVATIONS = sorted(set(ACTIVATIONS) - {"softmax", "linear"})
 SCHEDULE_CHOICES = ["constant", "cosine"]  # per epoch; cosine decays to 0 over --epochs
@@ -17,6 +16,21 @@ ADAMW_DECAY = 0.01  # --weight-decay when not given
 # The automatic defaults, chosen on benchmarks/quality.py (BENCHMARKS.md, "Defaults that generalise"):
 # scikit-learn's batch rule, and no validation rows where they would be too few to pick an epoch by.
 AUTO_BATCH = 200
+AUTO_VAL, MIN_AUTO_VAL_ROWS = 0.1, 100
+
+
+def batch_size(setting: int | str, n_train: int) -> int:
+    """``--batch-size``: ``auto`` is AUTO_BATCH rows, or all of them when there are fewer."""
+    return min(AUTO_BATCH, max(1, n_train)) if setting == "auto" else int(setting)
+
+
+def val_fraction(setting: float | str, n_rows: int, *, wanted: bool = False) -> float:
+    """``--val-split``'s fraction of ``n_rows``: ``auto`` holds out AUTO_VAL of the rows when that makes at
+    least MIN_AUTO_VAL_ROWS or validation is ``wanted`` (a ``--monitor`` was given), else none: a tiny
+    validation set picks the restored epoch by noise, and its rows are better spent on training."""
+    if setting != "auto":
+        return float(setting)
+    return AUTO_VAL if AUTO_VAL * n_rows >= MIN_AUTO_VAL_ROWS or wanted else 0.0
 
 
 def register_flags(sub, run) -> None:

@@ -105,35 +105,6 @@ def fit(
     after the current batch with ``stop_reason == "interrupted"`` (SIGTERM: ``"terminated"``); that
     partial epoch is not recorded.
     """
-    trainer = Trainer(
-        net,
-        X,
-        Y,
-        loss=loss,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        sample_weight=sample_weight,
-        validation_split=validation_split,
-        validation_data=validation_data,
-        metric=metric,
-        l2=l2,
-        clip_norm=clip_norm,
-        schedule=schedule,
-        target_loss=target_loss,
-        patience=patience,
-        min_delta=min_delta,
-        max_time=max_time,
-        stop_when_all_correct=stop_when_all_correct,
-        restore_best_weights=restore_best_weights,
-        callbacks=callbacks,
-        diagnostics=diagnostics,
-        verbose=verbose,
-        resume=resume,
-        monitor=monitor,
-        weight_decay=weight_decay,
-    )
-    return trainer.run()
+    # Every argument of fit is the Trainer option of the same name: pass them all on, unchanged.
+    options = dict(locals())
+    return Trainer(**options).run()
