@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -13,113 +12,19 @@ import numpy as np
 from .common import (
     CliError,
     check_parent_folder,
-    fraction,
     json_safe,
-    layer_sizes,
-    number,
     output_path,
-    positive_float,
-    positive_int,
     refuse_same_file,
     warn,
 )
 from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
 from .train_data import read_and_prepare
-from .train_flags import ADAMW_DECAY, AUTO_VAL, batch_size, register_flags
+from .train_flags import batch_size, register_flags, settings_from_flags
 
 
 def register(sub) -> None:
     register_flags(sub, run)
-
-
-def _settings(args) -> dict:
-    """Every flag checked before any file is read or written."""
-    seed = args.seed
-    try:
-        seed = int(seed)
-    except ValueError:
-        raise CliError(f"--seed must be a whole number, got {seed!r}") from None
-    if seed < 0:  # numpy's generators take only non-negative seeds
-        raise CliError(f"--seed must be 0 or more, got {seed}; e.g. --seed 0")
-    lr = None if args.lr is None else positive_float("--lr", args.lr)
-    dropout = number("--dropout", args.dropout)
-    if not 0 <= dropout < 1:
-        raise CliError(f"--dropout must be in [0, 1), got {args.dropout!r}")
-    l2 = number("--l2", args.l2)
-    if not 0 <= l2 < math.inf:
-        raise CliError(f"--l2 must be a finite number >= 0, got {args.l2!r}; e.g. --l2 0.0001")
-    val, test = _splits(args)
-    if val == 0 and args.monitor is not None:  # (auto may also come to 0: then _monitor ignores it)
-        raise CliError(f"--monitor {args.monitor} needs validation rows, but --val-split is 0; drop one of them")
-    patience = None if _is_zero(args.patience) else positive_int("--patience", args.patience)
-    return {
-        "layers": layer_sizes(args.layers),
-        "activation": args.activation,
-        "optimizer": args.optimizer,
-        "learning_rate": lr,
-        "epochs": positive_int("--epochs", args.epochs),
-        "batch_size": "auto" if args.batch_size == "auto" else positive_int("--batch-size", args.batch_size),
-        "val_split": val,
-        "test_split": test,
-        "patience": patience,
-        "monitor": args.monitor,
-        "schedule": args.schedule,
-        "weight_decay": _weight_decay(args),
-        "test_file": None if args.test is None else str(Path(args.test).resolve()),
-        "dropout": dropout,
-        "l2": l2,
-        "dtype": args.dtype,
-        "seed": seed,
-        "task": args.task,
-        "target": args.target,
-        "decimal": args.decimal,
-        "keep_high_cardinality": bool(args.keep_high_cardinality),
-        "clip": _clip(args.clip),
-        "init": None if args.init == "auto" else args.init,
-    }
-
-
-def _splits(args) -> tuple[float | str, float]:
-    val = "auto" if args.val_split == "auto" else fraction("--val-split", args.val_split, zero=True)
-    test = 0.2 if args.test_split is None else fraction("--test-split", args.test_split, zero=True)
-    if args.test is not None:
-        if test > 0 and args.test_split is not None:
-            raise CliError(
-                f"give --test FILE or --test-split {args.test_split}, not both: --test takes no rows from DATA"
-            )
-        test = 0.0
-    if (AUTO_VAL if val == "auto" else val) + test >= 1:
-        raise CliError(f"--val-split + --test-split must be below 1, got {val} + {test}")
-    return val, test
-
-
-def _is_zero(text: str) -> bool:
-    try:
-        return int(text) == 0
-    except ValueError:
-        return False  # positive_int names the problem
-
-
-def _clip(text: str) -> float | None:
-    clip = number("--clip", text)
-    if not 0 <= clip < math.inf:
-        raise CliError(f"--clip must be a finite number >= 0 (0: no clipping), got {text!r}; e.g. --clip 3")
-    return clip or None
-
-
-def _weight_decay(args) -> float:
-    if args.weight_decay is None:
-        return ADAMW_DECAY if args.optimizer == "adamw" else 0.0
-    if args.optimizer != "adamw" and args.resume is None:  # a resumed run's optimizer is the stored one
-        raise CliError(
-            f"--weight-decay is the decoupled decay of --optimizer adamw, not of {args.optimizer}; "
-            "add --optimizer adamw, or use --l2"
-        )
-    decay = number("--weight-decay", args.weight_decay)
-    if not 0 <= decay < math.inf:
-        raise CliError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay!r}; e.g. 0.01")
-    return decay
 
 
 def run(args) -> int:
@@ -135,9 +40,9 @@ def _run(args, signals) -> int:
     given = given_flags(args)
     snapshot = None
     if args.resume is not None:
-        snapshot, settings = resume_settings(args, given, _settings)
+        snapshot, settings = resume_settings(args, given, settings_from_flags)
     else:
-        settings = _settings(args)
+        settings = settings_from_flags(args)
     outputs = _outputs(args)
     source, table, prepared = read_and_prepare(args, settings)
     net = _network(prepared, settings)
