@@ -2,6 +2,9 @@
 ``--test-split 0``, ``--val-split 0``, ``--patience 0``, ``--schedule`` and ``--weight-decay``."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -231,3 +234,61 @@ def test_an_output_that_is_the_test_file_is_refused_and_the_test_file_survives(t
     assert code == 2 and err.count("\n") == 1
     assert f"--report {str(rows)!r} is the same file as --test" in err
     assert rows.read_bytes() == test.read_bytes()
+
+
+def test_a_test_value_that_overflows_the_network_is_blamed_on_the_test_rows_not_on_training(tmp_path, capsys):
+    train, test = _split_table(tmp_path, regression_table(100))
+    header, first, *rest = test.read_text().splitlines()
+    huge = write_csv(tmp_path / "huge.csv", "\n".join([header, "1e300," + first.split(",", 1)[1], *rest]) + "\n")
+    model = tmp_path / "m.safetensors"
+    code, out, err = run(capsys, "train", train, *FAST, "--dtype", "float64", "--test", huge, "--out", model)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "outputs on the test rows are not finite: column 'a' reaches" in err
+    assert "diverged" not in err and "--lr" not in err
+    assert not model.exists()
+
+
+def test_test_rows_may_come_from_a_pipe(tmp_path):
+    train, test = _split_table(tmp_path, mixed_table(120), n_test=30)
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    argv = [
+        sys.executable,
+        "-m",
+        "bprop.cli",
+        "train",
+        str(train),
+        *FAST,
+        "--test",
+        "/dev/stdin",
+        "--out",
+        "m.safetensors",
+    ]
+    done = subprocess.run(
+        argv, input=test.read_text(), cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "test: 30 rows of /dev/stdin" in done.stdout
+    assert bprop.load(tmp_path / "m.safetensors").training["summary"]["rows"]["test"] == 30
+    argv += ["--checkpoint", "ck"]
+    done = subprocess.run(
+        argv, input=test.read_text(), cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 2 and "--checkpoint needs --test to be a file" in done.stderr
+
+
+def test_data_itself_as_the_test_file_is_refused(tmp_path, capsys):
+    train, _ = _split_table(tmp_path, mixed_table(80))
+    code, out, err = run(capsys, "train", train, *FAST, "--test", train, "--out", tmp_path / "m.safetensors")
+    assert code == 2 and err.count("\n") == 1
+    assert "is DATA itself, so its scores would be training scores" in err
+
+
+def test_resume_refuses_a_test_file_edited_since_the_checkpoint(tmp_path, capsys):
+    train, test = _split_table(tmp_path, mixed_table(100))
+    ckpt = tmp_path / "run"
+    _train(capsys, train, *FAST, "--test", test, "--checkpoint", ckpt, "--out", tmp_path / "a.safetensors")
+    code, out, err = run(capsys, "train", "--resume", ckpt, "--epochs", "5", "--out", tmp_path / "b.safetensors")
+    assert code == 0, err  # unchanged: the resume runs
+    test.write_text("\n".join(test.read_text().splitlines()[:-3]) + "\n")
+    code, out, err = run(capsys, "train", "--resume", ckpt, "--out", tmp_path / "c.safetensors")
+    assert code == 2 and "the --test file" in err and "changed since the checkpoint was written" in err

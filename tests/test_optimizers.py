@@ -112,3 +112,9 @@ def test_float32_parameters_stay_float32():
         opt.step([p], [np.full(4, 0.5, dtype=np.float32)])
         assert p.dtype == np.float32
         assert all(buf.dtype == np.float32 for buf in opt.state[0].values())
+
+
+def test_adamw_refuses_a_decay_that_would_zero_or_flip_the_weights():
+    with pytest.raises(ValueError, match=r"weight_decay × learning_rate must be below 1, got 1000 × 0.001"):
+        bprop.AdamW(learning_rate=0.001, weight_decay=1000)
+    bprop.AdamW(learning_rate=0.001, weight_decay=999)  # 0.999 < 1: allowed

@@ -302,3 +302,12 @@ def test_clip_bounds_standardised_values_smoothly_and_round_trips():
 def test_clip_must_be_a_positive_finite_number(clip):
     with pytest.raises(ValueError, match="clip"):
         Preprocessor(clip=clip)
+
+
+@pytest.mark.parametrize("clip", [3.0, 1e-300])
+def test_clip_takes_huge_values_to_the_bound_of_their_sign_without_warnings(clip):
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    pre = Preprocessor(clip=clip).fit(frame)
+    out = pre.transform(pd.DataFrame({"x": [1e3, 1e200, -1e300, 1.5]}))[:, 0]  # pytest turns warnings to errors
+    assert out[0] == pytest.approx(clip, rel=1e-3) and out[1] == clip and out[2] == -clip
+    assert np.all(np.abs(out) <= clip)

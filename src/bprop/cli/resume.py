@@ -82,11 +82,19 @@ def _refuse_changed_data(data: str | None, stored: dict) -> None:
             f"DATA {data!r} differs from the checkpoint's {path or 'bundled digits'!r}; a resumed run reads its "
             "stored data: drop DATA, or start a new run without --resume"
         )
-    if path is None or "data_sha256" not in stored:
-        return
-    if data_identity(input_file("DATA", path)) != {k: stored[k] for k in ("data_size", "data_sha256")}:
+    if path is not None:
+        _refuse_edited(path, "DATA", "data", stored)
+    test = stored.get("settings", {}).get("test_file")
+    if test is not None:
+        _refuse_edited(test, "--test", "test", stored)
+
+
+def _refuse_edited(path: str, name: str, key: str, stored: dict) -> None:
+    if f"{key}_sha256" not in stored:
+        return  # a pipe, or a checkpoint of an older run
+    if data_identity(input_file(name, path), key) != {k: stored[k] for k in (f"{key}_size", f"{key}_sha256")}:
         raise CliError(
-            f"the data file {path!r} changed since the checkpoint was written (its size or SHA-256 differs); "
+            f"the {name} file {path!r} changed since the checkpoint was written (its size or SHA-256 differs); "
             "restore it, or start a new run without --resume"
         )
 
@@ -98,11 +106,12 @@ def _same_file(a: str, b: str) -> bool:
         return Path(a).resolve() == Path(b).resolve()
 
 
-def data_identity(source) -> dict:
-    """Size and SHA-256 of a data file, stored with a checkpoint to detect an edited file on resume."""
+def data_identity(source, key: str = "data") -> dict:
+    """Size and SHA-256 of a data file (DATA, or ``key="test"`` for the ``--test`` file), stored with a
+    checkpoint to detect an edited file on resume."""
     from ..files import file_digest
 
     if source is None or not Path(source).is_file():
         return {}  # the bundled data set, or a pipe that cannot be read twice
     size, digest = file_digest(source)
-    return {"data_size": size, "data_sha256": digest}
+    return {f"{key}_size": size, f"{key}_sha256": digest}

@@ -42,12 +42,27 @@ def checked_scores(net: Sequential, target, prepared) -> dict[str, dict[str, flo
             if len(getattr(prepared, f"X_{part}"))
         }
     bad = [part for part, values in results.items() if not np.isfinite(values["loss"])]
+    if bad == ["test"]:
+        # Training went well (its own rows score finitely): a test value far outside them overflows the network.
+        raise CliError(
+            f"the trained network's outputs on the test rows are not finite: {_most_extreme(prepared)}, so no "
+            "model was written; check the test rows for a mistyped value"
+        )
     if bad:
         raise CliError(
             f"training diverged: the trained network's {bad[0]} loss is not finite, so no model was written; "
             "lower --lr (e.g. by 10x) or use --optimizer adam"
         )
     return results
+
+
+def _most_extreme(prepared) -> str:
+    """Where the test rows stand furthest outside the training values (in standardised units)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.abs(prepared.X_test).max(axis=0)
+    column = int(np.nanargmax(np.where(np.isfinite(spread), spread, np.inf)))
+    name = prepared.encoder.features.output_names[column]
+    return f"column {name!r} reaches {spread[column]:.3g} standard deviations from the training mean"
 
 
 def headline(task: str) -> str:

@@ -52,6 +52,7 @@ def _run(args, signals) -> int:
 
         data_path = None if args.data is None else str(Path(args.data).resolve())
         extra = {"settings": settings, "data": data_path, **data_identity(source if args.data else None)}
+        extra |= data_identity(settings.get("test_file"), "test")
         callbacks.append(Checkpoint(outputs.checkpoint, extra=extra))
     signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
     history, seconds = _train(net, prepared, settings, args, callbacks, snapshot)
@@ -99,11 +100,11 @@ def _outputs(args) -> _Outputs:
                 f"{flag} {str(path)!r} is inside the checkpoint folder {str(outputs.checkpoint)!r}, which "
                 "bprop manages; write it elsewhere"
             )
-    if outputs.checkpoint is not None and args.resume is None and args.data is not None:
-        if not Path(args.data).is_file():
+    for name, given in (("DATA", args.data), ("--test", args.test)):
+        if outputs.checkpoint is not None and args.resume is None and given is not None and not Path(given).is_file():
             raise CliError(
-                f"--checkpoint needs DATA to be a file it can read again on --resume, but {args.data!r} is "
-                "a pipe or device; save the data to a file first, or train without --checkpoint"
+                f"--checkpoint needs {name} to be a file it can read again on --resume, but {given!r} is "
+                "a pipe or device; save it to a file first, or train without --checkpoint"
             )
     return outputs
 

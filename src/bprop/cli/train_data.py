@@ -63,7 +63,10 @@ def _with_test_file(prepared, source, shown: str):
     from ..tables.data import read_csv
 
     encoder = prepared.encoder
-    table = read_csv(source, **encoder.read_options())
+    try:
+        table = read_csv(source, **encoder.read_options())
+    except ValueError as exc:  # already names the file; say which flag gave it
+        raise CliError(f"--test: {exc}") from None
     name = encoder.target.name_
     if name not in table.columns:
         raise CliError(f"--test {shown!r} has no target column {name!r}; the test rows need their true values")

@@ -4,6 +4,7 @@ of ``benchmarks/quality.py``; BENCHMARKS.md, "Defaults that generalise"), and ch
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from ..nn.activations import ACTIVATIONS
@@ -107,8 +108,8 @@ def _training_flags(p) -> None:
     p.add_argument(
         "--val-split",
         default="auto",
-        help=f"validation fraction (default auto: {AUTO_VAL} when that is {MIN_AUTO_VAL_ROWS}+ rows, else 0: "
-        "no validation, every epoch trains on all rows)",
+        help=f"validation fraction (default auto: {AUTO_VAL} when that is {MIN_AUTO_VAL_ROWS}+ rows or --monitor is "
+        "given, else 0: no validation, no early stopping, every epoch trains on all rows)",
     )
     p.add_argument(
         "--test-split",
@@ -119,7 +120,7 @@ def _training_flags(p) -> None:
     p.add_argument(
         "--patience",
         default="10",
-        help="stop after this many epochs without val improvement (default 10; 0: never, a fixed budget)",
+        help="stop after this many epochs without validation improvement (default 10; 0: never, a fixed budget)",
     )
     p.add_argument(
         "--monitor",
@@ -168,7 +169,7 @@ def settings_from_flags(args) -> dict:
     val, test = _splits(args)
     if val == 0 and args.monitor is not None:  # (auto may also come to 0: then _monitor ignores it)
         raise CliError(f"--monitor {args.monitor} needs validation rows, but --val-split is 0; drop one of them")
-    patience = None if _is_zero(args.patience) else positive_int("--patience", args.patience)
+    patience = _patience(args.patience)
     return {
         "layers": layer_sizes(args.layers),
         "activation": args.activation,
@@ -182,7 +183,7 @@ def settings_from_flags(args) -> dict:
         "monitor": args.monitor,
         "schedule": args.schedule,
         "weight_decay": _weight_decay(args),
-        "test_file": None if args.test is None else str(Path(args.test).resolve()),
+        "test_file": _test_file(args),
         "dropout": dropout,
         "l2": l2,
         "dtype": args.dtype,
@@ -210,11 +211,27 @@ def _splits(args) -> tuple[float | str, float]:
     return val, test
 
 
-def _is_zero(text: str) -> bool:
+def _test_file(args) -> str | None:
+    """``--test``'s path, absolute when it is a file (a pipe keeps its name: resolving would break it)."""
+    if args.test is None:
+        return None
+    path = Path(args.test)
+    if args.data is not None and path.is_file() and Path(args.data).is_file() and os.path.samefile(path, args.data):
+        raise CliError(
+            f"--test {args.test!r} is DATA itself, so its scores would be training scores; give rows kept out "
+            "of DATA, or drop --test to have --test-split carve them"
+        )
+    return str(path.resolve()) if path.is_file() else args.test
+
+
+def _patience(text: str) -> int | None:
     try:
-        return int(text) == 0
-    except ValueError:
-        return False  # positive_int names the problem
+        value = int(text)
+    except (TypeError, ValueError):
+        raise CliError(f"--patience must be a whole number, got {text!r}; e.g. 10, or 0 for none") from None
+    if value < 0:
+        raise CliError(f"--patience must be 0 (no early stopping) or more, got {value}; e.g. 10")
+    return value or None
 
 
 def _clip(text: str) -> float | None:
@@ -235,4 +252,10 @@ def _weight_decay(args) -> float:
     decay = number("--weight-decay", args.weight_decay)
     if not 0 <= decay < math.inf:
         raise CliError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay!r}; e.g. 0.01")
+    rate = 0.001 if args.lr is None else positive_float("--lr", args.lr)  # AdamW's own default rate
+    if decay * rate >= 1:
+        raise CliError(
+            f"--weight-decay {args.weight_decay} times the learning rate {rate} is 1 or more, which zeroes or "
+            f"flips every weight at each step; keep it below {1 / rate:g}, e.g. 0.01"
+        )
     return decay

@@ -164,7 +164,7 @@ class AdamW(Adam):
     decay only them.
 
     Args:
-        weight_decay: λ ≥ 0 (default 0.01).
+        weight_decay: λ ≥ 0 (default 0.01), with η·λ < 1.
     """
 
     def __init__(
@@ -177,6 +177,11 @@ class AdamW(Adam):
     ):
         super().__init__(learning_rate, beta_1, beta_2, epsilon)
         self.weight_decay = check_number("weight_decay", weight_decay, minimum=0)
+        if self.learning_rate * self.weight_decay >= 1:  # the factor 1 − η·λ would zero or flip every weight
+            raise ValueError(
+                f"weight_decay × learning_rate must be below 1, got {weight_decay} × {learning_rate}: each step "
+                "multiplies the weights by 1 − learning_rate·weight_decay; 0.01 is typical"
+            )
 
     def _update(self, i, p, g):
         if self.weight_decay:

@@ -442,7 +442,10 @@ def _transform_numeric(spec: dict, column: pd.Series, decimal: str = ".", clip: 
     values = np.where(np.isnan(values), spec["fill"], values)
     z = (values - spec["mean"]) / spec["scale"]
     if clip is not None:
-        z /= np.sqrt(1.0 + np.square(z / clip))
+        with np.errstate(over="ignore"):
+            ratio = z / clip  # may overflow to ±inf for a huge value and a tiny clip: the limit is ±clip
+        # hypot(1, r) = sqrt(1 + r²) without squaring r, so a value of 1e200 comes out as clip, not 0.
+        z = np.where(np.isinf(ratio), np.sign(ratio) * clip, z / np.hypot(1.0, ratio))
     return z.reshape(-1, 1)
 
 
