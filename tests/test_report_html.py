@@ -145,3 +145,19 @@ def test_evaluation_says_which_rows_it_shows(digits_run):
     assert "Confusion matrix on the test rows (360 rows)." in page
     page = render_report(net=net, history=history, data_summary={}, X=X[:50], y=y[:50])
     assert "Confusion matrix on the given rows (50 rows)." in page  # never implies held-out rows
+
+
+def test_the_decision_boundary_note_names_the_rows_in_plain_words(tmp_path):
+    from bprop.report.html import write_report
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    net = bprop.mlp([2, 4, 2], output_activation="softmax", seed=0)
+    history = bprop.fit(net, X, np.eye(2)[y], loss="categorical_cross_entropy", epochs=2, verbose=0)
+    path = tmp_path / "r.html"
+    write_report(path, net=net, history=history, data_summary={}, X=X, y=y, task="classification", class_names=["a", "b"],
+                 evaluated_on="the test rows")  # fmt: skip
+    text = path.read_text(encoding="utf-8")
+    assert "Decision boundary with the points on the test rows (40 rows)." in text
+    assert "points of on" not in text

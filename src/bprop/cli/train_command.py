@@ -309,6 +309,15 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
     # Show what ran: the optimiser's own default rate rather than "None"; task and target are under Data.
     shown = {k: v for k, v in settings.items() if k not in ("task", "target")}
     shown["learning_rate"] = settings["learning_rate"] or get_optimizer(settings["optimizer"]).learning_rate
+    # What ran rather than "None": the resolved monitor, and the features switched off.
+    shown["monitor"] = _monitor(settings, prepared) if rows["val"] else "none (no validation rows)"
+    shown.update({k: "off" for k in ("clip", "patience") if settings.get(k) is None})
+    shown.update({k: "none" for k in ("test_file",) if settings.get(k) is None})
+    shown["init"] = settings.get("init") or "auto (by activation)"
+    if settings["batch_size"] == "auto":
+        shown["batch_size"] = f"auto: {batch_size('auto', rows['train'])}"
+    if settings["val_split"] == "auto":
+        shown["val_split"] = f"auto: {rows['val']} rows"
     part, evaluated_on = _report_rows(rows, settings)
     X, Y = getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}")
     write_report(

@@ -240,6 +240,6 @@ def _evaluation(net, X, task, y, names, feature_names, evaluated_on) -> list[tup
     if net.n_inputs == 2:
         names2 = list(feature_names) if feature_names is not None else None
         boundary = plot_diagnostics.decision_boundary(net, X, y, feature_names=names2, class_names=names)
-        note = where("Decision boundary with the points of")
+        note = where("Decision boundary with the points")
         sections.append(("boundary", "Decision boundary", _figure(boundary, "decision boundary") + note))
     return sections
