@@ -137,8 +137,20 @@ def test_learning_rate_too_high_makes_the_loss_rise_and_gradients_explode():
     found = {f.kind: f.message for f in findings(history)}
     assert found["rising_loss"].startswith("loss rose 11 epochs in a row")
     assert "learning rate too high" in found["rising_loss"]
+    assert "or add a decaying schedule" in found["rising_loss"]
     assert "(exploding)" in found["exploding"]
     assert "large_steps" in found
+
+
+def test_a_rising_loss_under_a_decaying_schedule_is_not_told_to_add_one():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 5))
+    Y = X @ rng.standard_normal((5, 1))
+    schedule = bprop.nn.schedules.ExponentialDecay(gamma=0.999)  # decays, too slowly to stop the rise
+    _, history = train(X, Y, [5, 1], "identity", 2.2, output="identity", loss="half_sse", epochs=12, batch_size=200,
+                       schedule=schedule)  # fmt: skip
+    rising = {f.kind: f.message for f in findings(history)}["rising_loss"]
+    assert rising.endswith("lower it (e.g. ÷10)")
 
 
 def test_divergence_is_reported():

@@ -156,8 +156,8 @@ def test_the_decision_boundary_note_names_the_rows_in_plain_words(tmp_path):
     net = bprop.mlp([2, 4, 2], output_activation="softmax", seed=0)
     history = bprop.fit(net, X, np.eye(2)[y], loss="categorical_cross_entropy", epochs=2, verbose=0)
     path = tmp_path / "r.html"
-    write_report(path, net=net, history=history, data_summary={}, X=X, y=y, task="classification", class_names=["a", "b"],
-                 evaluated_on="the test rows")  # fmt: skip
+    write_report(path, net=net, history=history, data_summary={}, X=X, y=y, task="classification",
+                 class_names=["a", "b"], evaluated_on="the test rows")  # fmt: skip
     text = path.read_text(encoding="utf-8")
     assert "Decision boundary with the points on the test rows (40 rows)." in text
     assert "points of on" not in text

@@ -112,14 +112,16 @@ def findings(history: Any) -> list[Finding]:
         found.append(
             Finding("diverged", history_field(history, "stop_message") or "training diverged", epoch=len(loss) + 1)
         )
-    found += _rising(loss)
+    rates = _floats(history_field(history, "lr"))
+    found += _rising(loss, decaying=len(rates) > 1 and rates[-1] < rates[0])
     if diagnostics:
         found += _layer_findings(diagnostics, loss)
     found += _overfitting(history, loss)
     return found
 
 
-def _rising(loss: list[float]) -> list[Finding]:
+def _rising(loss: list[float], decaying: bool = False) -> list[Finding]:
+    """``decaying``: the run's rate already fell (a schedule), so only lowering it is advised."""
     best: tuple[int, int] | None = None  # (first, last) 0-based epochs of the longest qualifying rise
     start = 0
     for i in range(1, len(loss) + 1):
@@ -138,7 +140,7 @@ def _rising(loss: list[float]) -> list[Finding]:
             "rising_loss",
             f"loss rose {last - first} epochs in a row (epochs {first + 2}–{last + 1}, from {loss[first]:.3g} "
             f"to {loss[last]:.3g}) — learning rate too high: lower it "
-            "(e.g. ÷10) or add a decaying schedule",
+            + ("(e.g. ÷10)" if decaying else "(e.g. ÷10) or add a decaying schedule"),
             epoch=first + 2,
         )
     ]
