@@ -300,6 +300,18 @@ def prepare(
     _refuse_numbers_as_text(y, task, decimal)
     encoder = TargetEncoder(task).fit(y)
     labels = encoder.encode_labels(y) if encoder.task_ == "classification" else len(y)
+    split = split_rows(labels, val_fraction, test_fraction, rng)
+    pre = Preprocessor(decimal=decimal, keep_high_cardinality=keep_high_cardinality, clip=clip)
+    pre.fit(features.iloc[split.train])
+    _check_memory(pre, len(features))
+    X, report = pre.transform_with_report(features)
+    Y = encoder.transform(y)
+    parts = [a[idx] for idx in split for a in (X, Y)]
+    return Prepared(*parts, encoder=TableEncoder(pre, encoder), split=split, report=report)
+
+
+def split_rows(labels: np.ndarray | int, val_fraction: float, test_fraction: float, rng: np.random.Generator) -> Split:
+    """:func:`split_indices` (stratified by class ``labels``, or of that many rows), refusing a part left empty."""
     try:
         split = split_indices(labels, val_fraction=val_fraction, test_fraction=test_fraction, rng=rng)
     except ValueError as exc:
@@ -310,17 +322,12 @@ def prepare(
     parts = (("validation", split.val, val_fraction), ("test", split.test, test_fraction))
     empty = [name for name, rows, fraction in parts if fraction > 0 and len(rows) == 0]
     if empty:
+        n = labels if isinstance(labels, (int, np.integer)) else len(labels)
         raise ValueError(
-            f"{len(y)} rows are too few to keep a training row of every class and still hold out "
+            f"{n} rows are too few to keep a training row of every class and still hold out "
             f"{' and '.join(empty)} rows; add rows (a few of each class)"
         )
-    pre = Preprocessor(decimal=decimal, keep_high_cardinality=keep_high_cardinality, clip=clip)
-    pre.fit(features.iloc[split.train])
-    _check_memory(pre, len(features))
-    X, report = pre.transform_with_report(features)
-    Y = encoder.transform(y)
-    parts = [a[idx] for idx in split for a in (X, Y)]
-    return Prepared(*parts, encoder=TableEncoder(pre, encoder), split=split, report=report)
+    return split
 
 
 def _refuse_empty_columns(table: pd.DataFrame) -> None:

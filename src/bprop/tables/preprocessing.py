@@ -25,7 +25,17 @@ from ..nn.checks import check_number, state_bool, state_keys, state_labels, stat
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Preprocessor", "TransformReport", "is_numeric_column", "label_str", "mostly_numeric_problem"]
+__all__ = [
+    "Preprocessor",
+    "TransformReport",
+    "NumberCounts",
+    "is_numeric_column",
+    "label_str",
+    "mostly_numeric_problem",
+    "numbers_problem",
+    "scale_numbers",
+    "too_many_categories",
+]
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -40,9 +50,9 @@ FEW_CATEGORIES = 20
 MOSTLY_NUMERIC = 0.9
 # What pandas reads as booleans; a column of these is left to pandas at prediction time too, so that
 # "TRUE" is read as True there exactly as it was when the model was trained.
-_BOOLEAN_WORDS = {"True", "False"}
+BOOLEAN_WORDS = {"True", "False"}
 # A cell like 007: a code (zip code, product code), not a quantity.
-_LEADING_ZERO = r"^[+-]?0\d"
+LEADING_ZERO = r"^[+-]?0\d"
 
 
 def is_numeric_column(column: pd.Series) -> bool:
@@ -59,7 +69,7 @@ def label_str(value: Any) -> str:
     return str(value)
 
 
-def _parse_numbers(text: pd.Series, decimal: str) -> pd.Series:
+def parse_numbers(text: pd.Series, decimal: str) -> pd.Series:
     """The cells of ``text`` as float (NaN where a cell is not a number written with ``decimal``)."""
     import pandas as pd
 
@@ -75,22 +85,54 @@ def mostly_numeric_problem(what: str, present: pd.Series, decimal: str = ".") ->
     decimal comma while ``decimal`` is ".": the file needs ``decimal=","``. Codes with leading zeros are fine.
     """
     text = present.astype(str).str.strip()
-    if len(text) == 0 or text.str.contains(_LEADING_ZERO, regex=True).any():
+    if len(text) == 0:
         return None
-    numbers = _parse_numbers(text, decimal)
-    share = float(numbers.notna().mean())
-    if decimal == "." and share < MOSTLY_NUMERIC and _parse_numbers(text, ",").notna().mean() >= MOSTLY_NUMERIC:
-        example = text[numbers.isna()].iloc[0]
+    numbers = parse_numbers(text, decimal)
+    n_comma = int(parse_numbers(text, ",").notna().sum()) if decimal == "." else 0
+    return numbers_problem(
+        what,
+        NumberCounts(
+            n_present=len(text),
+            n_numbers=int(numbers.notna().sum()),
+            n_comma_numbers=n_comma,
+            examples=[str(v) for v in text[numbers.isna()].unique()[:3]],
+            leading_zero=bool(text.str.contains(LEADING_ZERO, regex=True).any()),
+        ),
+        decimal,
+    )
+
+
+@dataclass
+class NumberCounts:
+    """How many filled cells of a text column read as numbers (the streamed reader adds them up block by block).
+
+    ``n_comma_numbers``: cells that read as numbers with a decimal comma; ``examples``: the first few
+    distinct cells that are not numbers; ``leading_zero``: some cell is a code like ``007``.
+    """
+
+    n_present: int = 0
+    n_numbers: int = 0
+    n_comma_numbers: int = 0
+    examples: list[str] = field(default_factory=list)
+    leading_zero: bool = False
+
+
+def numbers_problem(what: str, counts: NumberCounts, decimal: str = ".") -> str | None:
+    """:func:`mostly_numeric_problem` from the counts of a column's cells."""
+    if counts.n_present == 0 or counts.leading_zero:
+        return None
+    share = counts.n_numbers / counts.n_present
+    if decimal == "." and share < MOSTLY_NUMERIC and counts.n_comma_numbers / counts.n_present >= MOSTLY_NUMERIC:
         return (
-            f"{what} holds numbers written with a decimal comma (e.g. {example!r}); read the file with "
+            f"{what} holds numbers written with a decimal comma (e.g. {counts.examples[0]!r}); read the file with "
             "decimal=',' (bprop train --decimal ,)"
         )
     if MOSTLY_NUMERIC <= share < 1.0:
-        bad = text[numbers.isna()]
-        examples = ", ".join(repr(v) for v in bad.unique()[:3])
+        n_bad = counts.n_present - counts.n_numbers
+        examples = ", ".join(repr(v) for v in counts.examples[:3])
         return (
-            f"{what} looks numeric ({len(text) - len(bad)} of its {len(text)} filled cells are numbers) but holds "
-            f"text in {len(bad)} cell(s), e.g. {examples}; fix those cells or empty them (empty cells are imputed)"
+            f"{what} looks numeric ({counts.n_numbers} of its {counts.n_present} filled cells are numbers) but "
+            f"holds text in {n_bad} cell(s), e.g. {examples}; fix those cells or empty them (empty cells are imputed)"
         )
     return None
 
@@ -228,7 +270,7 @@ class Preprocessor:
         return [
             spec["name"]
             for spec in self._fitted()
-            if spec["kind"] == CATEGORICAL and not set(spec["categories"]) <= _BOOLEAN_WORDS
+            if spec["kind"] == CATEGORICAL and not set(spec["categories"]) <= BOOLEAN_WORDS
         ]
 
     # -- fit / transform ------------------------------------------------------------------------
@@ -376,7 +418,11 @@ def _checked_spec(spec: Any, field: str) -> dict:
 
 
 def _too_many_categories(present: pd.Series, n_rows: int) -> bool:
-    n_distinct = int(present.nunique())
+    return too_many_categories(int(present.nunique()), n_rows)
+
+
+def too_many_categories(n_distinct: int, n_rows: int) -> bool:
+    """Whether a string column with ``n_distinct`` values over ``n_rows`` training rows is left out."""
     return n_distinct > MAX_CATEGORIES or (n_distinct > FEW_CATEGORIES and n_distinct > n_rows / 2)
 
 
@@ -430,7 +476,7 @@ def _transform_numeric(spec: dict, column: pd.Series, decimal: str = ".", clip: 
     else:
         # A numeric column may arrive as text (e.g. one stray word makes pandas read it as strings).
         text = column.astype(str).str.strip()
-        values = _parse_numbers(text, decimal).to_numpy(dtype=np.float64, na_value=np.nan)
+        values = parse_numbers(text, decimal).to_numpy(dtype=np.float64, na_value=np.nan)
         bad = column[np.isnan(values) & column.notna().to_numpy()]
         if len(bad):
             raise ValueError(
@@ -439,14 +485,20 @@ def _transform_numeric(spec: dict, column: pd.Series, decimal: str = ".", clip: 
             )
     if np.isinf(values).any():
         raise ValueError(f"column {spec['name']!r} contains infinite values; replace them or leave them empty")
-    values = np.where(np.isnan(values), spec["fill"], values)
-    z = (values - spec["mean"]) / spec["scale"]
+    return scale_numbers(values, spec["fill"], spec["mean"], spec["scale"], clip).reshape(-1, 1)
+
+
+def scale_numbers(values: np.ndarray, fill, mean, scale, clip: float | None = None) -> np.ndarray:
+    """Missing values (NaN) → ``fill``, then ``(x - mean) / scale``, then the smooth clipping: the numeric
+    encoding of :class:`Preprocessor`, for one column or (with per-column arrays) a block of columns."""
+    values = np.where(np.isnan(values), fill, values)
+    z = (values - mean) / scale
     if clip is not None:
         with np.errstate(over="ignore"):
             ratio = z / clip  # may overflow to ±inf for a huge value and a tiny clip: the limit is ±clip
         # hypot(1, r) = sqrt(1 + r²) without squaring r, so a value of 1e200 comes out as clip, not 0.
         z = np.where(np.isinf(ratio), np.sign(ratio) * clip, z / np.hypot(1.0, ratio))
-    return z.reshape(-1, 1)
+    return z
 
 
 def _transform_categorical(spec: dict, column: pd.Series) -> tuple[np.ndarray, int]:

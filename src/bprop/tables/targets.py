@@ -106,10 +106,7 @@ class TargetEncoder:
         task = detect_task(y) if self.task == "auto" else self.task
         if task == "regression":
             if not is_numeric_column(y):
-                raise ValueError(
-                    f"target column {name!r} is not numeric (e.g. {y.iloc[0]!r}) but the task is regression; "
-                    "use task 'classification' (or 'auto'), or choose a numeric target column"
-                )
+                raise _not_numeric(name, y.iloc[0])
             values = y.to_numpy(dtype=np.float64)
             _check_regression_values(values, name)
             std = float(values.std())
@@ -117,15 +114,20 @@ class TargetEncoder:
                 self.mean_, self.scale_ = float(values.mean()), (std if std > 0 else 1.0)
             self.classes_ = None
         else:
-            classes = _sorted_labels(y)
-            if len(classes) < 2:
-                raise ValueError(
-                    f"target column {name!r} has a single class {classes[0]!r}; classification needs at "
-                    "least two classes: check the --target column or add rows of other classes"
-                )
-            self.classes_ = classes
+            self.classes_ = _check_classes(name, _sorted_labels(y))
         self.task_, self.name_ = task, name
         return self
+
+    @classmethod
+    def from_classes(cls, name: str, classes: list, task: str = "auto") -> TargetEncoder:
+        """The encoder :meth:`fit` makes of a text or True/False column whose distinct labels, sorted, are
+        ``classes`` (what the streamed reader finds without holding the column as Python objects)."""
+        encoder = cls(task)
+        if task == "regression":
+            raise _not_numeric(name, classes[0])
+        encoder.classes_ = _check_classes(name, list(classes))
+        encoder.task_, encoder.name_ = "classification", name
+        return encoder
 
     # -- encode ---------------------------------------------------------------------------------
     def encode_labels(self, y: Any) -> np.ndarray:
@@ -230,6 +232,22 @@ class TargetEncoder:
             return f"TargetEncoder(task={self.task!r})"
         detail = f"{len(self.classes_)} classes" if self.classes_ is not None else "regression"
         return f"TargetEncoder({self.name_!r}: {detail})"
+
+
+def _not_numeric(name: str, example: Any) -> ValueError:
+    return ValueError(
+        f"target column {name!r} is not numeric (e.g. {example!r}) but the task is regression; "
+        "use task 'classification' (or 'auto'), or choose a numeric target column"
+    )
+
+
+def _check_classes(name: str, classes: list) -> list:
+    if len(classes) < 2:
+        raise ValueError(
+            f"target column {name!r} has a single class {classes[0]!r}; classification needs at "
+            "least two classes: check the --target column or add rows of other classes"
+        )
+    return classes
 
 
 def _check_regression_values(values: np.ndarray, name: str) -> None:

@@ -1,0 +1,238 @@
+"""The first pass over a streamed file: decide every column's type exactly as the in-memory reader would.
+
+pandas reads a whole CSV column as numbers when every filled cell is a number, as True/False when every
+cell is one of its boolean words, and as text otherwise; ``read_csv`` then reads whole numbers written
+with leading zeros (``007``) as text codes. Those are properties of the whole column, so one pass adds
+them up block by block (:class:`ColumnScan`), and :meth:`ColumnScan.kind` decides at the end. The same
+pass keeps the target column (a few bytes a row), because the split needs every row's class before any
+feature statistic is taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..preprocessing import LEADING_ZERO, NumberCounts, numbers_problem, parse_numbers
+
+__all__ = ["ColumnScan", "Scan", "TargetValues", "as_numbers", "as_labels", "NUMERIC", "TEXT", "BOOLEAN"]
+
+NUMERIC, TEXT, BOOLEAN = "numeric", "text", "boolean"
+# What pandas reads as True and as False.
+TRUE_WORDS, FALSE_WORDS = ("True", "TRUE", "true"), ("False", "FALSE", "false")
+# Distinct labels a text target may have (more is an ID column, not classes).
+MAX_TEXT_CLASSES = 100_000
+
+
+def as_numbers(cells, decimal: str = "."):
+    """``(float64 values, is-a-number mask)`` of a pyarrow string array: NaN where a cell is missing or not a
+    number, with pandas' reading of numbers (surrounding spaces allowed). Fast path: pyarrow's cast."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = cells
+    if decimal != ".":
+        text = pc.replace_substring(pc.replace_substring(text, ".", "\x00"), decimal, ".")
+    try:
+        values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        return values, np.asarray(cells.is_valid())
+    except pa.ArrowInvalid:
+        pass
+    series = pc.utf8_trim_whitespace(cells).to_pandas()
+    values = parse_numbers(series.astype(object).where(series.notna(), None).astype(str), decimal)
+    values = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    valid = np.asarray(cells.is_valid())
+    return np.where(valid, values, np.nan), valid & ~np.isnan(values)
+
+
+def as_labels(cells, kind: str, strip: bool):
+    """Category labels of a column's cells as the in-memory path writes them: ``True``/``False`` for a
+    boolean column, text stripped of spaces for codes with leading zeros."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if kind == BOOLEAN:
+        if pa.types.is_boolean(cells.type):
+            return pc.if_else(cells, "True", "False")
+        return pc.if_else(pc.is_in(cells, pa.array(TRUE_WORDS)), "True", "False")
+    if not (pa.types.is_string(cells.type) or pa.types.is_large_string(cells.type)):
+        cells = pc.cast(cells, pa.string())
+    return pc.utf8_trim_whitespace(cells) if strip else cells
+
+
+@dataclass
+class ColumnScan:
+    """What one pass learns of a column. ``typed``: the type a Parquet file stores (None for CSV text)."""
+
+    name: str
+    typed: str | None = None
+    n_missing: int = 0
+    numeric: bool = True  # every filled cell so far is a number
+    whole: bool = True  # ... and a whole one
+    ints: bool = True  # ... written as an integer (pandas reads the column as int64)
+    boolean: bool = True  # every filled cell so far is a boolean word
+    infinite: bool = False
+    counts: NumberCounts = field(default_factory=NumberCounts)
+
+    def add(self, cells, decimal: str) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.n_missing += cells.null_count
+        present = len(cells) - cells.null_count
+        if present == 0:
+            return
+        if self.typed is not None and self.typed != TEXT:
+            if self.typed == NUMERIC:
+                values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
+                self._numbers(values[~np.isnan(values)])
+                self.ints &= pa.types.is_integer(cells.type)
+            self.counts.n_present += present
+            return
+        counts = self.counts
+        counts.n_present += present
+        if not counts.leading_zero:
+            counts.leading_zero = bool(pc.any(pc.match_substring_regex(cells, LEADING_ZERO)).as_py())
+        if self.numeric and self.typed is None:
+            values, numbers = as_numbers(cells, decimal)
+            if numbers.sum() == present:
+                counts.n_numbers += present
+                if decimal == ".":  # a number without a point reads the same with a decimal comma
+                    counts.n_comma_numbers += present - int(pc.sum(pc.match_substring(cells, ".")).as_py() or 0)
+                self._numbers(values[numbers])
+                if self.ints:
+                    self.ints = _all_ints(cells)
+                self.boolean = False
+                return
+            self.numeric = False
+        else:
+            values, numbers = as_numbers(cells, decimal)
+        self.numeric = False
+        counts.n_numbers += int(numbers.sum())
+        if decimal == ".":
+            counts.n_comma_numbers += int(as_numbers(cells, ",")[1].sum())
+        if len(counts.examples) < 3:
+            stripped = pc.utf8_trim_whitespace(cells).to_numpy(zero_copy_only=False)
+            for cell in stripped[np.asarray(cells.is_valid()) & ~numbers]:
+                if cell not in counts.examples and len(counts.examples) < 3:
+                    counts.examples.append(str(cell))
+        if self.boolean:
+            self.boolean = bool(pc.all(pc.is_in(cells.drop_null(), pa.array(TRUE_WORDS + FALSE_WORDS))).as_py())
+
+    def _numbers(self, values: np.ndarray) -> None:
+        self.infinite |= bool(np.isinf(values).any())
+        if self.whole:
+            with np.errstate(invalid="ignore"):
+                self.whole = bool((values == np.round(values)).all())
+
+    def kind(self) -> tuple[str, bool]:
+        """``(kind, strip)``: numeric, text or boolean, and whether labels lose their surrounding spaces
+        (whole numbers written with leading zeros, read again as text codes)."""
+        if self.typed is not None:
+            return self.typed, False
+        if self.numeric:
+            if self.whole and self.counts.leading_zero:
+                return TEXT, True
+            return NUMERIC, False
+        return (BOOLEAN if self.boolean else TEXT), False
+
+    def problem(self, what: str, decimal: str) -> str | None:
+        """Why this text column should have been numbers (see :func:`numbers_problem`), or None."""
+        kind, strip = self.kind()
+        return None if kind != TEXT or strip else numbers_problem(what, self.counts, decimal)
+
+
+def _all_ints(cells) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.cast(pc.utf8_trim_whitespace(cells), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+@dataclass
+class TargetValues:
+    """Every row's target: float64 ``values`` of a numeric column, or ``codes`` into sorted ``labels``."""
+
+    name: str
+    kind: str
+    values: np.ndarray | None = None
+    ints: bool = False
+    codes: np.ndarray | None = None
+    labels: list | None = None
+
+
+@dataclass
+class Scan:
+    """The first pass's findings: rows, per-column scans (features in file order) and the target."""
+
+    n_rows: int
+    columns: list[ColumnScan]
+    target: TargetValues
+    target_counts: NumberCounts
+
+
+def typed_kind(arrow_type, name: str, where: str) -> str:
+    """The kind of a Parquet column from its stored type; a ``ValueError`` for types a table cannot hold."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_boolean(arrow_type):
+        return BOOLEAN
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return NUMERIC
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return TEXT
+    raise ValueError(
+        f"column {name!r} of {where} has type {arrow_type}, which bprop cannot use as a feature or target; "
+        "convert it to numbers or text first"
+    )
+
+
+def target_values(name: str, scan: ColumnScan, chunks: list, decimal: str) -> TargetValues:
+    """The target column's values from its kept chunks, typed as the in-memory reader types it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cells = pa.chunked_array(chunks) if chunks else pa.chunked_array([], pa.string())
+    if scan.n_missing:
+        missing = np.flatnonzero(~np.asarray(cells.is_valid()))
+        rows = ", ".join(str(r) for r in missing[:5])
+        raise ValueError(
+            f"target column {name!r} has {scan.n_missing} missing value(s) (e.g. at row index {rows}); "
+            "remove those rows or fill in their targets"
+        )
+    kind, strip = scan.kind()
+    if kind == NUMERIC:
+        if scan.typed == NUMERIC:
+            values = pc.cast(cells, pa.float64()).to_numpy()
+        else:
+            values = np.concatenate([as_numbers(c, decimal)[0] for c in cells.chunks])
+        return TargetValues(name, NUMERIC, values=values, ints=scan.ints)
+    labels_cells = pa.chunked_array([as_labels(c, kind, strip) for c in cells.chunks])
+    distinct = pc.unique(labels_cells)
+    if len(distinct) > MAX_TEXT_CLASSES:
+        raise ValueError(
+            f"target column {name!r} has {len(distinct):,} distinct values, too many to be classes; "
+            "choose another --target column"
+        )
+    labels = sorted(distinct.to_pylist())
+    codes = pc.index_in(labels_cells, value_set=pa.array(labels)).to_numpy().astype(np.int32)
+    if kind == BOOLEAN:
+        labels = [label == "True" for label in labels]
+    return TargetValues(name, kind, codes=codes, labels=labels)
+
+
+def column_problem(scan: ColumnScan, decimal: str) -> str | None:
+    """The in-memory reader's refusals of a feature column, from its scan."""
+    if scan.n_missing and scan.counts.n_present == 0:
+        return f"column(s) [{scan.name!r}] are entirely empty; delete them or fill them in"
+    kind, _ = scan.kind()
+    if kind == NUMERIC and scan.infinite:
+        return f"column {scan.name!r} contains infinite values; replace them with numbers or leave them empty"
+    return scan.problem(f"column {scan.name!r}", decimal)

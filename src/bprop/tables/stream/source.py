@@ -1,0 +1,124 @@
+"""A batch source over a memory-mapped cache: raw rows gathered and encoded per batch.
+
+:class:`CacheSource` implements the protocol of :mod:`bprop.training.sources` (``n_rows``, ``order``,
+``take``), so the training loop runs on a file larger than memory unchanged. A batch is gathered from the
+memory-mapped arrays (the operating system pages them in and out; they are not the process's anonymous
+memory) and encoded into reused buffers with the same arithmetic as :meth:`Preprocessor.transform`
+(:func:`~bprop.tables.preprocessing.scale_numbers`, one-hot by category), so a row encodes to the same
+numbers whether it came from memory or from the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import TableEncoder
+from ..preprocessing import scale_numbers
+from .cache import Cache
+from .scan import NUMERIC
+
+__all__ = ["CacheSource", "EncodingPlan"]
+
+
+@dataclass
+class EncodingPlan:
+    """Where each cached column goes in the network's input, with its fitted statistics.
+
+    ``lookup`` maps ``base[j] + code`` of text column j to its input column (-1: a label not seen in
+    training, all zeros); code 0 (an empty cell) maps to the column's fill category.
+    """
+
+    width: int
+    numeric_slots: np.ndarray
+    numeric_out: np.ndarray
+    fill: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    clip: float | None
+    text_slots: np.ndarray
+    base: np.ndarray
+    lookup: np.ndarray
+    target: dict
+
+    @classmethod
+    def of(cls, cache: Cache, encoder: TableEncoder) -> EncodingPlan:
+        pre = encoder.features
+        by_name = {c.name: c for c in cache.columns}
+        numeric, text, lookups, base, position = [], [], [], [], 0
+        for spec in pre.columns_:
+            column = by_name[spec["name"]]
+            if spec["kind"] == NUMERIC:
+                numeric.append((column.slot, position, spec["fill"], spec["mean"], spec["scale"]))
+                position += 1
+                continue
+            out = {label: position + i for i, label in enumerate(spec["categories"])}
+            labels = cache.dictionaries[column.name]
+            base.append(sum(len(t) for t in lookups))
+            lookups.append([out[spec["fill"]], *(out.get(label, -1) for label in labels)])
+            text.append(column.slot)
+            position += len(out)
+        slots, outs, fill, mean, scale = (np.array(v) for v in zip(*numeric)) if numeric else [np.zeros(0)] * 5
+        target = encoder.target
+        return cls(
+            width=position,
+            numeric_slots=slots.astype(np.intp),
+            numeric_out=outs.astype(np.intp),
+            fill=fill.astype(np.float64),
+            mean=mean.astype(np.float64),
+            scale=scale.astype(np.float64),
+            clip=pre.clip,
+            text_slots=np.array(text, np.intp),
+            base=np.array(base, np.intp),
+            lookup=np.array([i for t in lookups for i in t], np.intp),
+            target={"task": target.task_, "n_outputs": target.n_outputs, "mean": target.mean_, "scale": target.scale_},
+        )
+
+
+class CacheSource:
+    """The cached ``rows`` (a part of the split), reshuffled every epoch, encoded per batch in ``dtype``."""
+
+    def __init__(self, cache: Cache, plan: EncodingPlan, rows: np.ndarray, dtype="float32", labels=None):
+        self.cache, self.plan, self.rows = cache, plan, np.asarray(rows, np.int64)
+        self.dtype = np.dtype(dtype)
+        # Plain ndarrays over the maps: np.memmap's subclass machinery costs microseconds a call.
+        self._numeric = np.asarray(cache.numeric)
+        self._codes = np.asarray(cache.codes)
+        self._labels = labels
+        self._values = None if labels is not None else np.asarray(cache.target_array)
+        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Gathering a subset of the cached numeric columns costs a second copy; skip it when all are used.
+        self._every_numeric = np.array_equal(plan.numeric_slots, np.arange(self._numeric.shape[1]))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.rows.size)
+
+    def order(self, rng: np.random.Generator | None) -> np.ndarray:
+        return self.rows if rng is None else self.rows[rng.permutation(self.rows.size)]
+
+    def take(self, rows: np.ndarray):
+        plan, n = self.plan, rows.size
+        if n not in self._buffers:
+            # One batch size at a time (the last, partial batch replaces the full one until the next epoch).
+            width, outputs = plan.width, plan.target["n_outputs"]
+            self._buffers = {n: (np.empty((n, width), self.dtype), np.empty((n, outputs), self.dtype))}
+        X, Y = self._buffers[n]
+        X.fill(0)
+        if plan.numeric_slots.size:
+            raw = self._numeric.take(rows, axis=0)
+            if not self._every_numeric:
+                raw = raw[:, plan.numeric_slots]
+            X[:, plan.numeric_out] = scale_numbers(raw, plan.fill, plan.mean, plan.scale, plan.clip)
+        if plan.text_slots.size:
+            codes = self._codes.take(rows, axis=0)[:, plan.text_slots] + plan.base
+            out = plan.lookup[codes]
+            flat = (np.arange(n)[:, None] * plan.width + out)[out >= 0]
+            X.reshape(-1)[flat] = 1
+        if self._labels is not None:
+            Y.fill(0)
+            Y[np.arange(n), self._labels[rows]] = 1
+        else:
+            Y[:, 0] = (self._values[rows] - plan.target["mean"]) / plan.target["scale"]
+        return X, Y, None

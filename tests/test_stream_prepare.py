@@ -1,0 +1,145 @@
+"""The streamed path decides what the in-memory path decides: column types, categories, statistics, target
+encoding and the split, on the same file and seed; and its batch source encodes rows to the same numbers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bprop.tables import data
+from bprop.tables.stream import open_streamed, prepare_streamed
+
+pytest.importorskip("pyarrow")
+
+
+def mixed_table(n: int, seed: int = 0) -> pd.DataFrame:
+    """Every kind of column the readers tell apart, with gaps."""
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame(
+        {
+            "x": rng.normal(size=n) * 10 + 3,
+            "count": rng.integers(0, 50, size=n).astype(float),
+            "city": rng.choice(["Oslo", "Bergen", "Tromsø", "Bodø"], size=n),
+            "flag": rng.choice(["True", "False"], size=n),
+            "zip": [f"{v:04d}" for v in rng.integers(0, 30, size=n)],  # codes with leading zeros: text
+            "spaced": rng.choice([" a", "b ", " c "], size=n),
+            "wide": rng.normal(size=n) * 1e6,
+        }
+    )
+    table.loc[rng.random(n) < 0.1, "x"] = np.nan
+    table.loc[rng.random(n) < 0.05, "city"] = None
+    table.loc[rng.random(n) < 0.05, "count"] = np.nan
+    table["y"] = np.where(table["x"].fillna(0) + rng.normal(size=n) > 3, "yes", "no")
+    return table
+
+
+def write(table: pd.DataFrame, path, kind: str):
+    if kind == "csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    return path
+
+
+def both(path, target, tmp_path, *, read=data.read_csv, **options):
+    cache = open_streamed(path, target, cache=tmp_path / "cache", log=None)
+    streamed = prepare_streamed(cache, rng=np.random.default_rng(7), **options)
+    in_memory = data.prepare(read(path), target, rng=np.random.default_rng(7), **options)
+    return streamed, in_memory
+
+
+def assert_same_encoder(streamed, in_memory):
+    a, b = streamed.encoder.to_dict(), in_memory.encoder.to_dict()
+    assert a["target"] == b["target"]
+    assert a["features"]["left_out"] == b["features"]["left_out"]
+    assert [c["name"] for c in a["features"]["columns"]] == [c["name"] for c in b["features"]["columns"]]
+    for mine, theirs in zip(a["features"]["columns"], b["features"]["columns"]):
+        assert mine.keys() == theirs.keys()
+        for key in mine:
+            if isinstance(mine[key], float):
+                assert mine[key] == pytest.approx(theirs[key], rel=1e-12, abs=1e-12), (mine["name"], key)
+            else:
+                assert mine[key] == theirs[key], (mine["name"], key)
+
+
+def test_csv_mixed_types_match_the_in_memory_path(tmp_path):
+    path = write(mixed_table(600), tmp_path / "t.csv", "csv")
+    streamed, in_memory = both(path, "y", tmp_path, clip=3.0)
+    assert_same_encoder(streamed, in_memory)
+    kinds = {c["name"]: c["kind"] for c in streamed.encoder.to_dict()["features"]["columns"]}
+    assert kinds["zip"] == "categorical" and kinds["count"] == "numeric" and kinds["flag"] == "categorical"
+    for part in ("train", "val", "test"):
+        assert np.array_equal(getattr(streamed.split, part), getattr(in_memory.split, part))
+        source = streamed.source(part, "float64")
+        X, Y, weights = source.take(source.order(None))
+        assert weights is None
+        np.testing.assert_allclose(X, getattr(in_memory, f"X_{part}"), rtol=1e-12, atol=1e-12)
+        assert np.array_equal(Y, getattr(in_memory, f"Y_{part}"))
+    assert streamed.report.imputed == in_memory.report.imputed
+    assert streamed.report.unknown == in_memory.report.unknown
+
+
+def test_parquet_keeps_its_stored_types(tmp_path):
+    path = write(mixed_table(400, seed=1), tmp_path / "t.parquet", "parquet")
+    streamed, in_memory = both(path, "y", tmp_path, read=pd.read_parquet)
+    assert_same_encoder(streamed, in_memory)
+
+
+@pytest.mark.parametrize("target", ["count", "x_whole", "wide"])
+def test_numeric_targets_match(tmp_path, target):
+    table = mixed_table(500, seed=2).drop(columns=["y"])
+    table["x_whole"] = np.arange(500) % 3 + 1  # classes 1, 2, 3 (ints)
+    table["count"] = table["count"].fillna(1.0)
+    path = write(table, tmp_path / "t.csv", "csv")
+    streamed, in_memory = both(path, target, tmp_path)
+    assert_same_encoder(streamed, in_memory)
+    source = streamed.source("test", "float64")
+    _, Y, _ = source.take(source.order(None))
+    np.testing.assert_allclose(Y, in_memory.Y_test, rtol=1e-15)
+
+
+def test_the_digits_encode_identically(tmp_path):
+    from bprop.tables.datasets import digits_path
+
+    streamed, in_memory = both(digits_path(), "label", tmp_path)
+    assert_same_encoder(streamed, in_memory)
+    source = streamed.source("train", "float32")
+    X, _, _ = source.take(source.order(None))
+    assert X.dtype == np.float32
+    assert np.array_equal(X, in_memory.X_train.astype(np.float32))
+
+
+def test_high_cardinality_and_semicolons(tmp_path):
+    n = 300
+    table = pd.DataFrame({"id": [f"user{i}" for i in range(n)], "v": np.arange(n) % 7, "y": np.arange(n) % 2})
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False, sep=";")
+    streamed, in_memory = both(path, "y", tmp_path)
+    assert streamed.encoder.features.left_out_ == ["id"] == in_memory.encoder.features.left_out_
+    assert_same_encoder(streamed, in_memory)
+
+
+def test_decimal_comma(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a;b;y\n" + "".join(f"{i},5;{i % 3};{i % 2}\n" for i in range(60)))
+    cache = open_streamed(path, "y", cache=tmp_path / "c", decimal=",", log=None)
+    streamed = prepare_streamed(cache, rng=np.random.default_rng(0))
+    in_memory = data.prepare(data.read_csv(path, decimal=","), "y", rng=np.random.default_rng(0))
+    assert_same_encoder(streamed, in_memory)
+    with pytest.raises(ValueError, match="decimal comma"):
+        open_streamed(path, "y", cache=tmp_path / "d", log=None)
+
+
+def test_refusals_match(tmp_path):
+    path = tmp_path / "t.csv"
+    rows = [f"{i},{i % 2}" for i in range(40)] + ["oops,1"]
+    path.write_text("a,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"column 'a' looks numeric \(40 of its 41 filled cells"):
+        open_streamed(path, "y", cache=tmp_path / "c", log=None)
+    empty = tmp_path / "e.csv"
+    empty.write_text("a,b,y\n" + "".join(f"{i},,{i % 2}\n" for i in range(10)))
+    with pytest.raises(ValueError, match="entirely empty"):
+        open_streamed(empty, "y", cache=tmp_path / "c2", log=None)
+    gaps = tmp_path / "g.csv"
+    gaps.write_text("a,y\n1,0\n2,\n3,1\n")
+    with pytest.raises(ValueError, match=r"target column 'y' has 1 missing value\(s\) \(e.g. at row index 1\)"):
+        open_streamed(gaps, "y", cache=tmp_path / "c3", log=None)
