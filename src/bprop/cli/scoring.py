@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..nn.network import Sequential
-from ..training.batches import evaluate
+from ..training.batches import evaluate_unchecked
 from .common import CliError
 
 
@@ -16,36 +16,79 @@ def loss_for(task: str) -> str:
 def scores(net: Sequential, target, X: np.ndarray, Y: np.ndarray) -> dict[str, float]:
     """``accuracy`` and ``log_loss`` for classification; ``mse``, ``mae`` and ``r2`` (target units) for
     regression; plus ``loss``, the training loss on these rows."""
-    X = net.check_X(X)
-    Y = net.check_Y(Y, X.shape[0])
-    if target.task_ == "classification":
-        loss, accuracy = evaluate(net, X, Y, "categorical_cross_entropy", "accuracy")
-        return {"loss": loss, "accuracy": accuracy, "log_loss": loss}
-    loss, _ = evaluate(net, X, Y, "mse")
-    predicted = target.inverse_transform(net.forward(X)).astype(np.float64)
-    true = target.inverse_transform(Y).astype(np.float64)
-    error = predicted - true
-    total = float(((true - true.mean()) ** 2).sum())
-    r2 = 1.0 - float((error**2).sum()) / total if total > 0 else float("nan")
-    return {"loss": loss, "mse": float((error**2).mean()), "mae": float(np.abs(error).mean()), "r2": r2}
+    return chunk_scores(net, target, array_chunks(X, Y))
 
 
-def checked_scores(net: Sequential, target, prepared) -> dict[str, dict[str, float]]:
-    """Scores of a freshly trained network on the train / val / test parts of ``prepared`` that have rows.
+def array_chunks(X, Y, size: int = 8192):
+    """``(X, Y)`` in chunks of ``size`` rows (views, not copies)."""
+    for begin in range(0, len(X), size):
+        yield X[begin : begin + size], Y[begin : begin + size]
+
+
+def chunk_scores(net: Sequential, target, chunks) -> dict[str, float]:
+    """:func:`scores` over ``(X, Y)`` chunks of encoded rows: a table that is never in memory all at once."""
+    tally = _Tally(net, target)
+    for X, Y in chunks:
+        X = net.check_X(X)
+        tally.add(X, net.check_Y(Y, X.shape[0]))
+    return tally.result()
+
+
+class _Tally:
+    """Sums over chunks: the loss and hits, or the errors and the target's mean and spread (Chan's merge)."""
+
+    def __init__(self, net: Sequential, target):
+        self.net, self.target = net, target
+        self.classification = target.task_ == "classification"
+        self.loss_name = "categorical_cross_entropy" if self.classification else "mse"
+        self.n = 0
+        self.loss = self.hits = self.squares = self.absolute = self.mean = self.spread = 0.0
+
+    def add(self, X: np.ndarray, Y: np.ndarray) -> None:
+        n = X.shape[0]
+        if n == 0:
+            return
+        loss, accuracy = evaluate_unchecked(self.net, X, Y, self.loss_name, "accuracy" if self.classification else None)
+        self.loss += loss * n
+        if self.classification:
+            self.hits += accuracy * n
+        else:
+            predicted = self.target.inverse_transform(self.net.forward(X)).astype(np.float64)
+            true = self.target.inverse_transform(Y).astype(np.float64)
+            error = predicted - true
+            self.squares += float((error**2).sum())
+            self.absolute += float(np.abs(error).sum())
+            mean, spread = float(true.mean()), float(((true - true.mean()) ** 2).sum())
+            total = self.n + n
+            self.spread += spread + (mean - self.mean) ** 2 * self.n * n / total
+            self.mean += (mean - self.mean) * n / total
+        self.n += n
+
+    def result(self) -> dict[str, float]:
+        n = max(self.n, 1)
+        if self.classification:
+            return {"loss": self.loss / n, "accuracy": self.hits / n, "log_loss": self.loss / n}
+        r2 = 1.0 - self.squares / self.spread if self.spread > 0 else float("nan")
+        return {"loss": self.loss / n, "mse": self.squares / n, "mae": self.absolute / n, "r2": r2}
+
+
+def checked_scores(net: Sequential, target, data) -> dict[str, dict[str, float]]:
+    """Scores of a freshly trained network on the train / val / test parts of ``data`` (a run's
+    :class:`~bprop.cli.train_data.RunData`) that have rows.
 
     Refuses (so that no model file is written) when the network's loss is not finite: training diverged.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         results = {
-            part: scores(net, target, getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}"))
+            part: chunk_scores(net, target, data.chunks(part, net.dtype))
             for part in ("train", "val", "test")
-            if len(getattr(prepared, f"X_{part}"))
+            if data.rows[part]
         }
     bad = [part for part, values in results.items() if not np.isfinite(values["loss"])]
     if bad == ["test"]:
         # Training went well (its own rows score finitely): a test value far outside them overflows the network.
         raise CliError(
-            f"the trained network's outputs on the test rows are not finite: {_most_extreme(prepared)}, so no "
+            f"the trained network's outputs on the test rows are not finite: {_most_extreme(data)}, so no "
             "model was written; check the test rows for a mistyped value"
         )
     if bad:
@@ -56,12 +99,15 @@ def checked_scores(net: Sequential, target, prepared) -> dict[str, dict[str, flo
     return results
 
 
-def _most_extreme(prepared) -> str:
+def _most_extreme(data) -> str:
     """Where the test rows stand furthest outside the training values (in standardised units)."""
+    spread = None
     with np.errstate(over="ignore", invalid="ignore"):
-        spread = np.abs(prepared.X_test).max(axis=0)
+        for X, _ in data.chunks("test", np.float64):
+            peak = np.abs(X).max(axis=0)
+            spread = peak if spread is None else np.fmax(spread, peak)
     column = int(np.nanargmax(np.where(np.isfinite(spread), spread, np.inf)))
-    name = prepared.encoder.features.output_names[column]
+    name = data.encoder.features.output_names[column]
     return f"column {name!r} reaches {spread[column]:.3g} standard deviations from the training mean"
 
 

@@ -19,7 +19,7 @@ from .common import (
 )
 from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
-from .train_data import read_and_prepare
+from .train_data import ArrayData, read_and_prepare
 from .train_flags import batch_size, register_flags, settings_from_flags
 
 
@@ -44,8 +44,9 @@ def _run(args, signals) -> int:
     else:
         settings = settings_from_flags(args)
     outputs = _outputs(args)
-    source, table, prepared = read_and_prepare(args, settings)
-    net = _network(prepared, settings)
+    data = read_and_prepare(args, settings)
+    source = data.source_path
+    net = _network(data, settings)
     callbacks = []
     if outputs.checkpoint is not None:
         from ..training.checkpoint import Checkpoint
@@ -55,17 +56,17 @@ def _run(args, signals) -> int:
         extra |= data_identity(settings.get("test_file"), "test")
         callbacks.append(Checkpoint(outputs.checkpoint, extra=extra))
     signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
-    history, seconds = _train(net, prepared, settings, args, callbacks, snapshot)
-    results = checked_scores(net, prepared.encoder.target, prepared)
-    _save_model(net, prepared, settings, history, seconds, results, outputs.out)
+    history, seconds = _train(net, data, settings, args, callbacks, snapshot)
+    results = checked_scores(net, data.encoder.target, data)
+    _save_model(net, data, settings, history, seconds, results, outputs.out)
     if history.stop_reason not in INTERRUPTED:
         # The model is on disk: from here a Ctrl-C may stop the plot and the report.
         status = _stopped_while_saving(signals.release(), history, outputs.out)
         if status:
             return status
     # A run a signal already stopped keeps holding: a repeated Ctrl-C is the request being honoured.
-    _write_figures(outputs, net, history, prepared, settings, table, source)
-    _print_results(results, prepared.encoder.target.task_, history, seconds, outputs.out, outputs.plot)
+    _write_figures(outputs, net, history, data, settings)
+    _print_results(results, data.encoder.target.task_, history, seconds, outputs.out, outputs.plot)
     print_findings(history)
     if outputs.report is not None:
         print(f"report written to {outputs.report}")
@@ -113,12 +114,13 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().parent == folder.resolve() or folder.resolve() in path.resolve().parents
 
 
-def _network(prepared, settings: dict):
+def _network(data, settings: dict):
     from ..nn.network import mlp
 
-    target = prepared.encoder.target
-    sizes = [prepared.X_train.shape[1], *settings["layers"], target.n_outputs]
-    _check_memory(prepared, sizes, settings)
+    target = data.encoder.target
+    sizes = [data.n_inputs, *settings["layers"], target.n_outputs]
+    if isinstance(data, ArrayData):  # a streamed run holds one batch of rows at a time
+        _check_memory(data.prepared, sizes, settings)
     return mlp(
         sizes,
         activation=settings["activation"],
@@ -130,29 +132,27 @@ def _network(prepared, settings: dict):
     )
 
 
-def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
+def _train(net, data, settings: dict, args, callbacks: list, snapshot):
     """``(History, seconds)``; warnings shown as one line each after the progress bar is gone."""
     from ..training.fit import fit
     from ..training.trainer import DivergenceWarning
 
-    validated = len(prepared.X_val) > 0
+    validated = data.rows["val"] > 0
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DivergenceWarning)
         history = fit(
             net,
-            prepared.X_train,
-            prepared.Y_train,
-            loss=loss_for(prepared.encoder.target.task_),
+            **data.fit_arguments(settings["dtype"]),
+            loss=loss_for(data.encoder.target.task_),
             optimizer=settings["optimizer"],
             learning_rate=settings["learning_rate"],
             epochs=settings["epochs"],
-            batch_size=batch_size(settings["batch_size"], len(prepared.X_train)),
+            batch_size=batch_size(settings["batch_size"], data.rows["train"]),
             seed=settings["seed"],
-            validation_data=(prepared.X_val, prepared.Y_val) if validated else None,
             # No validation rows: a fixed budget of epochs, keeping the last weights.
             patience=settings["patience"] if validated else None,
-            monitor=_monitor(settings, prepared),
+            monitor=_monitor(settings, data),
             l2=settings["l2"],
             weight_decay=settings["weight_decay"] if settings["optimizer"] == "adamw" else None,
             schedule=settings.get("schedule", "constant"),  # checkpoints of older runs have no such setting
@@ -171,11 +171,11 @@ def _train(net, prepared, settings: dict, args, callbacks: list, snapshot):
     return history, time.perf_counter() - started
 
 
-def _monitor(settings: dict, prepared) -> str:
+def _monitor(settings: dict, data) -> str:
     """What patience and restore-best follow: the flag's choice, else the default for the task."""
     monitor = settings.get("monitor")
-    task = prepared.encoder.target.task_
-    if len(prepared.X_val) == 0:
+    task = data.encoder.target.task_
+    if data.rows["val"] == 0:
         return "loss"  # unused: without validation rows nothing is monitored (see _train)
     if monitor is None:
         return DEFAULT_MONITOR[task]
@@ -188,7 +188,7 @@ def _monitor(settings: dict, prepared) -> str:
 DEFAULT_MONITOR = {"classification": "val_loss", "regression": "val_loss"}
 
 
-def _save_model(net, prepared, settings: dict, history, seconds: float, results: dict, out: Path) -> None:
+def _save_model(net, data, settings: dict, history, seconds: float, results: dict, out: Path) -> None:
     from .. import modelfile
 
     summary = {
@@ -197,23 +197,23 @@ def _save_model(net, prepared, settings: dict, history, seconds: float, results:
         "best_epoch": history.best_epoch,
         "seconds": round(seconds, 3),
         "scores": results,
-        "rows": {part: int(len(getattr(prepared, f"X_{part}"))) for part in ("train", "val", "test")},
+        "rows": {part: int(data.rows[part]) for part in ("train", "val", "test")},
     }
     model = modelfile.Model(
         net,
-        preprocessing=prepared.encoder.to_dict(),
+        preprocessing=data.encoder.to_dict(),
         training=json_safe({"settings": settings, "summary": summary, "history": history.to_dict()}),
     )
     modelfile.save(model, out)
 
 
-def _write_figures(outputs: _Outputs, net, history, prepared, settings: dict, table, source) -> None:
+def _write_figures(outputs: _Outputs, net, history, data, settings: dict) -> None:
     if outputs.plot is not None:
         from ..report.curves import loss_curves, save_figure
 
         save_figure(loss_curves(history), outputs.plot)
     if outputs.report is not None:
-        _write_report(outputs.report, net, history, prepared, settings, table, source)
+        _write_report(outputs.report, net, history, data, settings)
 
 
 # Exit statuses of a run stopped by a signal, as shells report them (128 + signal number).
@@ -289,17 +289,18 @@ def print_findings(history) -> None:
         print(f"  - {finding}")
 
 
-def _write_report(path: Path, net, history, prepared, settings: dict, table, source) -> None:
+def _write_report(path: Path, net, history, data, settings: dict) -> None:
     from ..report.html import write_report
 
-    target = prepared.encoder.target
+    target = data.encoder.target
     classification = target.task_ == "classification"
-    rows = {part: len(getattr(prepared, f"X_{part}")) for part in ("train", "val", "test")}
+    rows = data.rows
+    source = data.source_path
     summary = {
         "source": "bundled UCI digits" if source is None or "digits.csv" in str(source) else str(source),
-        "rows": len(table),
-        "feature columns": len(prepared.encoder.features.feature_names),
-        "network inputs after encoding": prepared.X_train.shape[1],
+        "rows": data.n_table_rows,
+        "feature columns": len(data.encoder.features.feature_names),
+        "network inputs after encoding": data.n_inputs,
         "target": f"{target.name_} ({target.task_}"
         + (f", {len(target.classes_)} classes)" if classification else ", standardised)"),
         "train / validation / test rows": " / ".join(str(rows[k]) for k in ("train", "val", "test")),
@@ -310,7 +311,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
     shown = {k: v for k, v in settings.items() if k not in ("task", "target")}
     shown["learning_rate"] = settings["learning_rate"] or get_optimizer(settings["optimizer"]).learning_rate
     # What ran rather than "None": the resolved monitor, and the features switched off.
-    shown["monitor"] = _monitor(settings, prepared) if rows["val"] else "none (no validation rows)"
+    shown["monitor"] = _monitor(settings, data) if rows["val"] else "none (no validation rows)"
     shown.update({k: "off" for k in ("clip", "patience") if settings.get(k) is None})
     shown.update({k: "none" for k in ("test_file",) if settings.get(k) is None})
     shown["init"] = settings.get("init") or "auto (by activation)"
@@ -319,7 +320,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
     if settings["val_split"] == "auto":
         shown["val_split"] = f"auto: {rows['val']} rows"
     part, evaluated_on = _report_rows(rows, settings)
-    X, Y = getattr(prepared, f"X_{part}"), getattr(prepared, f"Y_{part}")
+    X, Y = data.sample(part)
     write_report(
         path,
         net=net,
@@ -330,7 +331,7 @@ def _write_report(path: Path, net, history, prepared, settings: dict, table, sou
         settings=shown,
         task=target.task_,
         class_names=[str(c) for c in target.classes_] if classification else None,
-        feature_names=prepared.encoder.features.output_names,
+        feature_names=data.encoder.features.output_names,
         evaluated_on=evaluated_on,
     )
 

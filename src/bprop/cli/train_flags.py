@@ -12,6 +12,7 @@ from ..nn.init import INITIALIZERS
 from ..nn.optimizers import OPTIMIZERS
 from .common import CliError, fraction, layer_sizes, number, positive_float, positive_int
 from .resume import mark_defaults
+from .streaming import add_stream_flags
 
 __all__ = [
     "register_flags",
@@ -53,7 +54,7 @@ def register_flags(sub, run) -> None:
         help="train a network on a CSV file (default: the bundled handwritten digits)",
         description="Train an MLP on a CSV table. With no DATA, trains on the UCI 8x8 digits bundled in bprop.",
     )
-    p.add_argument("data", nargs="?", help="CSV file (plain or .gz); default: the bundled digits")
+    p.add_argument("data", nargs="?", help="CSV (plain or compressed) or Parquet file; default: the bundled digits")
     _data_flags(p)
     _network_flags(p)
     _training_flags(p)
@@ -64,6 +65,7 @@ def register_flags(sub, run) -> None:
 
 def _data_flags(p) -> None:
     p.add_argument("--target", help="target column (default: the last column)")
+    add_stream_flags(p, cache=True)
     p.add_argument("--task", default="auto", choices=["auto", "classification", "regression"])
     p.add_argument(
         "--decimal", default=".", choices=[".", ","], help="decimal separator of the numbers in DATA (default .)"

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "read_csv",
+    "read_table",
     "split_target",
     "split_indices",
     "Split",
@@ -75,6 +76,29 @@ def read_csv(path: str | os.PathLike, *, decimal: str = ".", dtype: dict[str, ty
     if table.shape[0] == 0:
         raise ValueError(f"{str(path)!r} has a header but no data rows; add at least one row")
     table.attrs["decimal"] = decimal  # prepare() records it in the model
+    return table
+
+
+def read_table(path: str | os.PathLike, *, decimal: str = ".", dtype: dict[str, type] | None = None) -> pd.DataFrame:
+    """:func:`read_csv`, or a Parquet file (``.parquet``, ``.pq``) with the column types stored in it."""
+    path = Path(path)
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        return read_csv(path, decimal=decimal, dtype=dtype)
+    import pandas as pd
+
+    if not path.is_file():
+        raise ValueError(f"file {str(path)!r} not found; check the path")
+    try:
+        table = pd.read_parquet(path)
+    except ImportError:
+        raise ValueError(f"reading {str(path)!r} (Parquet) needs pyarrow: pip install 'bprop[stream]'") from None
+    except Exception as exc:  # pyarrow's errors have no common base with OSError
+        detail = " ".join(str(exc).split())[:200]
+        raise ValueError(f"{str(path)!r} is not a complete Parquet file ({detail}); write it again") from None
+    if table.shape[0] == 0:
+        raise ValueError(f"{str(path)!r} has no data rows; add at least one row")
+    table.columns = [str(c) for c in table.columns]
+    table.attrs["decimal"] = decimal
     return table
 
 

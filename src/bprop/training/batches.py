@@ -72,15 +72,24 @@ def evaluate_unchecked(
     batch_size: int = 8192,
 ) -> tuple[float, float | None]:
     """As :func:`evaluate` on arrays already validated (the training loop's per-epoch validation)."""
+    threshold = target_threshold(Y) if threshold is None else threshold
+    starts = range(0, X.shape[0], batch_size)
+    chunks = ((X[begin : begin + batch_size], Y[begin : begin + batch_size]) for begin in starts)
+    return evaluate_chunks(net, chunks, loss, metric, threshold=threshold)
+
+
+def evaluate_chunks(
+    net: Sequential, chunks, loss: str | Loss, metric: str | None = None, *, threshold: float = 0.5
+) -> tuple[float, float | None]:
+    """``(mean loss, accuracy or None)`` over ``(X, Y)`` chunks already validated (e.g. a batch source's)."""
     loss_fn = get_loss(loss)
     logits = net._loss_mode(loss_fn)
-    threshold = target_threshold(Y) if threshold is None else threshold
     total = correct = 0.0
-    for begin in range(0, X.shape[0], batch_size):
-        Xb, Yb = X[begin : begin + batch_size], Y[begin : begin + batch_size]
+    n = 0
+    for Xb, Yb in chunks:
         a = net.forward_unchecked(Xb, logits=logits)
         total += float(loss_fn.per_sample(a, Yb).sum(dtype=np.float64))
         if metric:
             correct += float(correct_rows(a, Yb, net.output_activation, logits, threshold).sum())
-    n = X.shape[0]
+        n += Xb.shape[0]
     return total / n, (correct / n if metric else None)

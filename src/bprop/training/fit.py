@@ -23,9 +23,10 @@ __all__ = ["fit", "DivergenceWarning"]
 
 def fit(
     net: Sequential,
-    X,
-    Y,
+    X=None,
+    Y=None,
     *,
+    source=None,
     loss: str | Loss = "half_sse",
     optimizer: str | Optimizer = "sgd",
     learning_rate: float | None = None,
@@ -58,6 +59,8 @@ def fit(
     Args:
         net: the network; its dtype decides the computation's dtype.
         X: inputs ``(n_samples, n_features)``; Y: targets ``(n_samples, n_outputs)`` (one-hot for softmax).
+        source: instead of ``X`` and ``Y``, a batch source (:mod:`bprop.training.sources`), e.g. the
+            training rows of a table larger than memory (:mod:`bprop.tables.stream`).
         loss: loss name or object (see :mod:`bprop.nn.losses`).
         optimizer: name (``sgd``, ``adam``, ``adamw``, ``rmsprop``) or an :class:`Optimizer` instance.
         learning_rate: base rate for a named optimiser (its own default when ``None``).
@@ -68,7 +71,7 @@ def fit(
         seed: int or Generator; the validation split, the shuffling order come from it.
         sample_weight: ``(n_samples,)`` non-negative weights; each batch loss is Σwᵢlᵢ / Σwᵢ.
         validation_split: fraction held out for validation (stratified for classification).
-        validation_data: explicit ``(X_val, Y_val)`` instead.
+        validation_data: explicit ``(X_val, Y_val)`` instead, or a batch source of the validation rows.
         metric: ``"accuracy"``, ``None``, or ``"auto"`` (accuracy for cross-entropy losses).
         l2: L2 penalty ½·l2·Σ‖W‖² on the weights (not biases); adds l2·W to their gradients.
         clip_norm: rescale the gradients when their global norm exceeds this.

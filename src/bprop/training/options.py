@@ -7,6 +7,7 @@ import numpy as np
 from ..nn.checks import check_fraction, check_number, check_positive_int
 from ..nn.losses import Loss
 from ..nn.optimizers import Optimizer, get_optimizer
+from .sources import is_batch_source
 
 __all__ = ["MONITORS", "generators", "resolve_monitor", "resolve_metric", "make_optimizer", "check_options"]
 
@@ -77,5 +78,7 @@ def check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, val
         check_positive_int("patience", patience)
     if validation_data is not None and validation_split:
         raise ValueError("give validation_split or validation_data, not both")
+    if is_batch_source(validation_data):
+        return
     if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2):
-        raise ValueError("validation_data must be a pair (X_val, Y_val)")
+        raise ValueError("validation_data must be a pair (X_val, Y_val) or a batch source")

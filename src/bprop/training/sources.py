@@ -21,7 +21,7 @@ import numpy as np
 
 from .batches import BatchGatherer
 
-__all__ = ["ArraySource", "source_chunks"]
+__all__ = ["ArraySource", "source_chunks", "is_batch_source"]
 
 
 class ArraySource:
@@ -42,8 +42,17 @@ class ArraySource:
         return self._gather(rows)
 
 
-def source_chunks(source, size: int = 8192):
-    """The source's rows in order, ``size`` at a time, for a full pass (evaluation, not training)."""
+def source_chunks(source, size: int = 8192, check=None):
+    """The source's rows in order, ``size`` at a time, for a full pass (evaluation, not training);
+    ``check(batch, n_rows)`` vets each batch of a source not known to be right."""
     rows = source.order(None)
     for begin in range(0, rows.size, size):
-        yield source.take(rows[begin : begin + size])
+        batch = source.take(rows[begin : begin + size])
+        if check is not None:
+            check(batch, min(size, rows.size - begin))
+        yield batch
+
+
+def is_batch_source(obj) -> bool:
+    """Whether ``obj`` implements the batch-source protocol (``n_rows``, ``order``, ``take``)."""
+    return all(hasattr(obj, name) for name in ("n_rows", "order", "take"))

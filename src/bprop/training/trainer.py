@@ -30,13 +30,13 @@ from ..nn.metrics import correct_rows, target_threshold
 from ..nn.network import Sequential
 from ..nn.optimizers import Optimizer
 from ..nn.schedules import Schedule, get_schedule
-from .batches import evaluate_unchecked
+from .batches import evaluate_chunks, evaluate_unchecked
 from .callbacks import Callback, ProgressBar, wants_progress_bar
 from .diagnostics import Diagnostics
 from .history import History
 from .interrupts import stop_on_signals
 from .options import check_options, generators, make_optimizer, resolve_metric, resolve_monitor
-from .sources import ArraySource, source_chunks
+from .sources import ArraySource, is_batch_source, source_chunks
 from .splits import holdout_indices
 from .state import TrainerState
 from .stopping import AllCorrect, BestWeights, MaxEpochs, Patience, TargetLoss, TimeBudget
@@ -139,7 +139,9 @@ class Trainer:
         """The batch source, the validation arrays (or Nones) and the classification threshold."""
         net = self.net
         X_val = Y_val = None
-        if validation_data is not None:
+        if is_batch_source(validation_data):
+            X_val = validation_data  # evaluated chunk by chunk (Y_val stays None)
+        elif validation_data is not None:
             X_val = net.check_X(validation_data[0])
             Y_val = net.check_Y(validation_data[1], X_val.shape[0])
         if source is not None:
@@ -376,14 +378,21 @@ class Trainer:
             history.metric.append(sums[2] / sums[1])
             state.logs[history.metric_name] = history.metric[-1]
         if self.X_val is not None:
-            val_loss, val_metric = evaluate_unchecked(
-                self.net, self.X_val, self.Y_val, self.loss, self.metric, threshold=self._threshold
-            )
+            val_loss, val_metric = self._validate()
             history.val_loss.append(val_loss)
             state.logs["val_loss"] = val_loss
             if self.metric:
                 history.val_metric.append(val_metric)
                 state.logs[f"val_{self.metric}"] = val_metric
+
+    def _validate(self) -> tuple[float, float | None]:
+        if self.Y_val is not None:
+            return evaluate_unchecked(
+                self.net, self.X_val, self.Y_val, self.loss, self.metric, threshold=self._threshold
+            )
+        check = None if isinstance(self.X_val, ArraySource) else lambda batch, n: _check_batch(batch, n, self.net)
+        chunks = ((Xb, Yb) for Xb, Yb, _ in source_chunks(self.X_val, check=check))
+        return evaluate_chunks(self.net, chunks, self.loss, self.metric, threshold=self._threshold)
 
     def _diverged(self, div: _DivergedError) -> None:
         _copy_into(self.net.parameters(), self.state.last_good)
