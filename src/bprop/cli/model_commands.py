@@ -9,7 +9,8 @@ import sys
 import numpy as np
 
 from .common import CliError, input_file, json_safe, notice, output_path, refuse_same_file
-from .scoring import scores
+from .scoring import chunk_scores, scores
+from .streaming import add_stream_flags, wants_stream
 
 
 def register(sub) -> None:
@@ -17,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("model", help="model file (.safetensors)")
     p.add_argument("data", help="CSV with the target column")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_stream_flags(p, cache=False)
     p.set_defaults(run=run_evaluate)
 
     p = sub.add_parser("predict", help="predict the target for CSV rows")
@@ -24,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("data", help="CSV with the feature columns (the target column, if present, is ignored)")
     p.add_argument("--out", help="write predictions to this CSV instead of standard output")
     p.add_argument("--proba", action="store_true", help="add one probability column per class")
+    add_stream_flags(p, cache=False)
     p.set_defaults(run=run_predict)
 
     p = sub.add_parser("info", help="architecture, preprocessing and training summary of a model file")
@@ -57,10 +60,29 @@ def _load(path_text: str, model=None):
 
 
 def read_rows(encoder, path_text: str):
-    """The CSV at ``path_text`` read with the column types and decimal separator the model was trained on."""
-    from ..tables.data import read_csv
+    """The table at ``path_text`` read with the column types and decimal separator the model was trained on."""
+    from ..tables.data import read_table
 
-    return read_csv(input_file("DATA", path_text), **encoder.read_options())
+    return read_table(input_file("DATA", path_text), **encoder.read_options())
+
+
+def streamed_rows(args, encoder, *, need_target: bool):
+    """The encoded chunks of DATA read in passes, or None when it is read into memory (see ``--stream``)."""
+    from ..tables.stream.rows import encoded_chunks, merge_reports
+
+    path = input_file("DATA", args.data)
+    if not wants_stream(args.stream, path, "DATA"):
+        return None
+
+    def chunks():
+        report = None
+        for chunk in encoded_chunks(path, encoder, need_target=need_target):
+            report = merge_reports(report, chunk.report)
+            yield chunk
+        for line in report.notices():
+            notice(line)
+
+    return chunks()
 
 
 def _features(encoder, table):
@@ -80,27 +102,37 @@ def _features(encoder, table):
 
 def run_evaluate(args) -> int:
     model, encoder = _load(args.model)
-    table = read_rows(encoder, args.data)
-    if encoder.target.name_ not in table.columns:
-        raise CliError(f"{args.data!r} has no target column {encoder.target.name_!r}; evaluate needs labelled rows")
-    Y = encoder.target.transform(table[encoder.target.name_])
-    X = _features(encoder, table)
-    result = scores(model.net, encoder.target, X, Y)
+    streamed = streamed_rows(args, encoder, need_target=True)
+    if streamed is None:
+        table = read_rows(encoder, args.data)
+        if encoder.target.name_ not in table.columns:
+            raise CliError(f"{args.data!r} has no target column {encoder.target.name_!r}; evaluate needs labelled rows")
+        Y = encoder.target.transform(table[encoder.target.name_])
+        X = _features(encoder, table)
+        result, n_rows = scores(model.net, encoder.target, X, Y), len(table)
+    else:
+        n_rows = 0
+
+        def pairs():
+            nonlocal n_rows
+            for chunk in streamed:
+                n_rows += chunk.n_rows
+                yield chunk.X, chunk.Y
+
+        result = chunk_scores(model.net, encoder.target, pairs())
     task = encoder.target.task_
     keys = ("accuracy", "log_loss") if task == "classification" else ("mse", "mae", "r2")
-    report = {"task": task, "n_samples": int(len(table)), **{k: result[k] for k in keys}}
+    report = {"task": task, "n_samples": int(n_rows), **{k: result[k] for k in keys}}
     if args.json:
         print(json.dumps(json_safe(report), allow_nan=False))  # an undefined r2 is null, not NaN
     else:
-        print(f"{task} on {len(table)} rows")
+        print(f"{task} on {n_rows} rows")
         for k in keys:
             print(f"  {k:<9} {result[k]:.6g}")
     return 0
 
 
 def run_predict(args) -> int:
-    import pandas as pd
-
     from ..files import atomic_write_bytes
 
     out = output_path("--out", args.out, (".csv",))
@@ -109,19 +141,56 @@ def run_predict(args) -> int:
     target = encoder.target
     if args.proba and target.task_ != "classification":
         raise CliError("--proba needs a classification model; this one does regression")
+    streamed = streamed_rows(args, encoder, need_target=False)
+    if streamed is not None:
+        return _predict_streamed(args, model.net, target, streamed, out)
     X = _features(encoder, read_rows(encoder, args.data))
-    outputs = model.net.forward(X)
-    frame = pd.DataFrame({target.name_: target.inverse_transform(outputs)})
-    if args.proba:
-        for j, label in enumerate(target.classes_):
-            frame[f"proba_{label}"] = outputs[:, j].astype(np.float64)
     buffer = _io.StringIO()
+    frame = _predictions(model.net, target, X, args.proba)
     frame.to_csv(buffer, index=False)
     if out is None:
         sys.stdout.write(buffer.getvalue())
     else:
         atomic_write_bytes(out, buffer.getvalue().encode())
         print(f"{len(frame)} predictions written to {out}", file=sys.stderr)
+    return 0
+
+
+def _predictions(net, target, X: np.ndarray, proba: bool):
+    """The predictions of ``X`` as a table: the label or value, and with ``proba`` one column per class."""
+    import pandas as pd
+
+    outputs = net.forward(X)
+    frame = pd.DataFrame({target.name_: target.inverse_transform(outputs)})
+    if proba:
+        for j, label in enumerate(target.classes_):
+            frame[f"proba_{label}"] = outputs[:, j].astype(np.float64)
+    return frame
+
+
+def _predict_streamed(args, net, target, chunks, out) -> int:
+    """Predictions written block by block: to standard output as they come, or to ``--out`` atomically."""
+    from ..files import atomic_write_with
+
+    n_rows = 0
+
+    def write(stream) -> None:
+        nonlocal n_rows
+        for chunk in chunks:
+            frame = _predictions(net, target, chunk.X, args.proba)
+            frame.to_csv(stream, index=False, header=n_rows == 0)
+            n_rows += chunk.n_rows
+
+    if out is None:
+        write(sys.stdout)
+        return 0
+
+    def to_file(path) -> None:
+        with open(path, "w", newline="") as stream:
+            write(stream)
+
+    atomic_write_with(out, to_file)
+    print(f"{n_rows} predictions written to {out}", file=sys.stderr)
     return 0
 
 
