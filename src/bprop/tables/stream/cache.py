@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -117,13 +118,20 @@ def build_cache(table: TableFile, target: str | None, folder: Path, *, progress:
 def _first_pass(table: TableFile, target: str, progress: bool) -> Scan:
     typed = _parquet_kinds(table) if table.kind == "parquet" else {}
     scans = {name: ColumnScan(name, typed.get(name)) for name in table.names}
+    scans[target].track_ints = True
     target_chunks, n_rows = [], 0
-    with _Bar(table, "pass 1/2: column types", progress) as advance:
+    # pyarrow and numpy release the GIL, so the columns of a block are scanned on every core while the
+    # next block is read; a block's scans finish before the next block's begin (they add up in order).
+    pending: list = []
+    with _Bar(table, "pass 1/2: column types", progress) as advance, ThreadPoolExecutor(os.cpu_count()) as pool:
         for chunk in table.chunks(progress=advance):
-            for name, cells in chunk.columns.items():
-                scans[name].add(cells, table.decimal)
+            for future in pending:
+                future.result()
+            pending = [pool.submit(scans[name].add, cells, table.decimal) for name, cells in chunk.columns.items()]
             target_chunks.append(chunk.columns[target])
             n_rows += chunk.n_rows
+        for future in pending:
+            future.result()
     features = [scans[name] for name in table.names if name != target]
     for scan in features:
         problem = column_problem(scan, table.decimal)

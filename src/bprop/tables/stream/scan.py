@@ -25,25 +25,55 @@ TRUE_WORDS, FALSE_WORDS = ("True", "TRUE", "true"), ("False", "FALSE", "false")
 MAX_TEXT_CLASSES = 100_000
 
 
-def as_numbers(cells, decimal: str = "."):
+# How a cell pandas could read as a number begins (after spaces): a sign, a digit or point, inf or nan.
+_NUMBER_START = r"^\s*[-+]?(\d|\.\d|inf|nan)"
+
+
+def as_numbers(cells, decimal: str = ".", *, fast: bool = True):
     """``(float64 values, is-a-number mask)`` of a pyarrow string array: NaN where a cell is missing or not a
-    number, with pandas' reading of numbers (surrounding spaces allowed). Fast path: pyarrow's cast."""
+    number, with pandas' reading of numbers (surrounding spaces allowed).
+
+    ``fast``: try pyarrow's cast of the whole array first (a column of numbers); else, or when it fails,
+    only the cells that begin like a number are handed to pandas, so a column of words costs one regex.
+    """
+
+    if fast:
+        values = cast_numbers(cells, decimal)
+        if values is not None:
+            return values, np.asarray(cells.is_valid()) if cells.null_count else np.ones(len(cells), bool)
+    return _parse_candidates(cells, _candidates(cells), decimal)
+
+
+def cast_numbers(cells, decimal: str = "."):
+    """float64 values of a string array in which every filled cell is a plain number (NaN where empty), by
+    pyarrow's cast; None when some cell is not (then :func:`as_numbers` reads it as pandas would)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = cells
     if decimal != ".":
-        text = pc.replace_substring(pc.replace_substring(text, ".", "\x00"), decimal, ".")
+        cells = pc.replace_substring(pc.replace_substring(cells, ".", "\x00"), decimal, ".")
     try:
-        values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-        return values, np.asarray(cells.is_valid())
+        return pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
-        pass
-    series = pc.utf8_trim_whitespace(cells).to_pandas()
-    values = parse_numbers(series.astype(object).where(series.notna(), None).astype(str), decimal)
-    values = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    valid = np.asarray(cells.is_valid())
-    return np.where(valid, values, np.nan), valid & ~np.isnan(values)
+        return None
+
+
+def _candidates(cells) -> np.ndarray:
+    """Which cells begin like a number (the only ones pandas could read as one)."""
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.match_substring_regex(cells, _NUMBER_START, ignore_case=True).fill_null(False))
+
+
+def _parse_candidates(cells, candidates: np.ndarray, decimal: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = np.full(len(cells), np.nan)
+    if candidates.any():
+        text = pc.utf8_trim_whitespace(pc.filter(cells, pa.array(candidates))).to_pandas().astype(object)
+        values[candidates] = parse_numbers(text.astype(str), decimal).to_numpy(dtype=np.float64, na_value=np.nan)
+    return values, np.asarray(cells.is_valid()) & ~np.isnan(values)
 
 
 def as_labels(cells, kind: str, strip: bool):
@@ -73,6 +103,7 @@ class ColumnScan:
     ints: bool = True  # ... written as an integer (pandas reads the column as int64)
     boolean: bool = True  # every filled cell so far is a boolean word
     infinite: bool = False
+    track_ints: bool = False  # find out `ints` (only the target's labels need it)
     counts: NumberCounts = field(default_factory=NumberCounts)
 
     def add(self, cells, decimal: str) -> None:
@@ -92,26 +123,36 @@ class ColumnScan:
             return
         counts = self.counts
         counts.n_present += present
-        if not counts.leading_zero:
+        # Codes like 007 matter in whole-number columns (text codes) and text columns (not "stray text");
+        # a column of fractions is spared the regex while it stays numeric.
+        if not counts.leading_zero and (self.whole or not self.numeric):
             counts.leading_zero = bool(pc.any(pc.match_substring_regex(cells, LEADING_ZERO)).as_py())
         if self.numeric and self.typed is None:
-            values, numbers = as_numbers(cells, decimal)
-            if numbers.sum() == present:
+            values = cast_numbers(cells, decimal)
+            if values is None:
+                values, numbers = as_numbers(cells, decimal, fast=False)
+            else:
+                numbers = None
+            if numbers is None or numbers.sum() == present:
                 counts.n_numbers += present
-                if decimal == ".":  # a number without a point reads the same with a decimal comma
-                    counts.n_comma_numbers += present - int(pc.sum(pc.match_substring(cells, ".")).as_py() or 0)
-                self._numbers(values[numbers])
-                if self.ints:
+                filled = values[~np.isnan(values)] if cells.null_count else values
+                whole = self._numbers(filled)
+                if decimal == ".":
+                    # Cells without a point read the same with a decimal comma; whole numbers stand in for
+                    # them (5.0 counts too: this only words a hint about decimal commas).
+                    counts.n_comma_numbers += whole
+                if self.track_ints and self.ints:
                     self.ints = _all_ints(cells)
                 self.boolean = False
                 return
-            self.numeric = False
+            candidates = _candidates(cells)
         else:
-            values, numbers = as_numbers(cells, decimal)
+            candidates = _candidates(cells)
+            values, numbers = _parse_candidates(cells, candidates, decimal)
         self.numeric = False
         counts.n_numbers += int(numbers.sum())
-        if decimal == ".":
-            counts.n_comma_numbers += int(as_numbers(cells, ",")[1].sum())
+        if decimal == "." and candidates.any():
+            counts.n_comma_numbers += int(_parse_candidates(cells, candidates, ",")[1].sum())
         if len(counts.examples) < 3:
             stripped = pc.utf8_trim_whitespace(cells).to_numpy(zero_copy_only=False)
             for cell in stripped[np.asarray(cells.is_valid()) & ~numbers]:
@@ -120,11 +161,14 @@ class ColumnScan:
         if self.boolean:
             self.boolean = bool(pc.all(pc.is_in(cells.drop_null(), pa.array(TRUE_WORDS + FALSE_WORDS))).as_py())
 
-    def _numbers(self, values: np.ndarray) -> None:
-        self.infinite |= bool(np.isinf(values).any())
-        if self.whole:
-            with np.errstate(invalid="ignore"):
-                self.whole = bool((values == np.round(values)).all())
+    def _numbers(self, values: np.ndarray) -> int:
+        """Note the filled ``values`` of a block; returns how many are whole numbers."""
+        with np.errstate(invalid="ignore"):
+            whole = int(np.count_nonzero(values == np.round(values)))
+        self.whole &= whole == values.size
+        # inf is "whole" (inf == round(inf)), so a block without whole numbers has no infinite value.
+        self.infinite |= bool(whole and np.isinf(values).any())
+        return whole
 
     def kind(self) -> tuple[str, bool]:
         """``(kind, strip)``: numeric, text or boolean, and whether labels lose their surrounding spaces
