@@ -161,13 +161,15 @@ def _in_memory(settings: dict, source, test_source, test_file) -> ArrayData:
 
 def _streamed(args, settings: dict, source, test_source) -> StreamedData:
     from ..tables.stream import open_streamed, prepare_streamed
+    from ..training.callbacks import wants_progress_bar
 
     cache = open_streamed(
         source,
         settings["target"],
         cache=cache_folder(args.cache, source, args.data is None),
         decimal=settings.get("decimal", "."),
-        progress=not args.quiet,
+        # As the training bar: on a terminal, or with --progress; never with --quiet.
+        progress=wants_progress_bar(0 if args.quiet else 1 if args.progress else "auto"),
     )
     prepared = prepare_streamed(
         cache,
