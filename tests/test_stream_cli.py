@@ -100,10 +100,12 @@ def test_streamed_training_with_a_test_file_and_parquet(tmp_path, capsys):
     test = write_csv(tmp_path / "test.csv", mixed_table(80, seed=9))
     scores = []
     for flag in ("--stream", "--no-stream"):
-        code, out, err = run(capsys, "train", tmp_path / "t.parquet", *FAST, "--test", test, flag)
+        report = tmp_path / f"r{flag}.html"
+        code, out, err = run(capsys, "train", tmp_path / "t.parquet", *FAST, "--test", test, flag, "--report", report)
         assert code == 0, err
         assert "test: 80 rows of" in out
         scores.append(table_rows(out)["test"])
+        assert "the test rows of" in report.read_text()
     assert scores[0] == pytest.approx(scores[1], abs=0.005)
 
 

@@ -88,7 +88,7 @@ def build_cache(table: TableFile, target: str | None, folder: Path, *, progress:
         raise ValueError(f"the table needs at least one feature column and a target column, got {table.names}")
     key = {"decimal": table.decimal, "target": target}
     existing = _existing_manifest(folder)
-    log(f"cache: checking {table.where} ({table.stamp.size / 1e6:,.0f} MB) against {str(folder)!r}")
+    log(f"cache: checking {table.where} ({_size(table.stamp.size)}) against {str(folder)!r}")
     source = {"name": table.path.name, "kind": table.kind, "size": table.stamp.size, "sha256": table.sha256()}
     if existing is not None and existing["source"] == source and existing["read"] == key:
         try:
@@ -100,6 +100,7 @@ def build_cache(table: TableFile, target: str | None, folder: Path, *, progress:
         log(f"cache: reusing {str(folder)!r} ({cache.n_rows:,} rows)")
         return cache
     scan = _first_pass(table, target, progress)
+    created = not folder.exists()
     building = _building_folder(folder)
     try:
         manifest = _second_pass(table, scan, building, progress)
@@ -110,6 +111,8 @@ def build_cache(table: TableFile, target: str | None, folder: Path, *, progress:
         raise ValueError(_write_error(folder, exc)) from None
     finally:
         shutil.rmtree(building, ignore_errors=True)
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a failed first build leaves no empty folder behind
     log(f"cache: wrote {scan.n_rows:,} rows to {str(folder)!r}")
     return _open(folder, manifest)
 
@@ -138,7 +141,15 @@ def _first_pass(table: TableFile, target: str, progress: bool) -> Scan:
         if problem:
             raise ValueError(problem)
     values = target_values(target, scans[target], target_chunks, table.decimal)
+    del target_chunks
+    _release_arrow_memory()
     return Scan(n_rows, features, values, scans[target].counts)
+
+
+def _release_arrow_memory() -> None:
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _parquet_kinds(table: TableFile) -> dict[str, str]:
@@ -297,6 +308,13 @@ def _put_in_place(building: Path, folder: Path, manifest: dict) -> None:
     staged = building / MANIFEST
     staged.write_text(json.dumps(manifest))
     os.replace(staged, folder / MANIFEST)
+
+
+def _size(n_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.3g} {unit}"
+    return f"{n_bytes} bytes"
 
 
 def _write_error(folder: Path, exc: OSError) -> str:

@@ -25,7 +25,7 @@ from .source import CacheSource, EncodingPlan
 
 __all__ = ["StreamedPrepared", "prepare_streamed", "MEDIAN_VALUES"]
 
-MEDIAN_VALUES = 8_000_000
+MEDIAN_VALUES = 2_000_000
 _BLOCK_ROWS = 65_536
 
 

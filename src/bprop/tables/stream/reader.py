@@ -27,7 +27,7 @@ PANDAS_MISSING = [
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
     "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 ]  # fmt: skip
-_BLOCK_BYTES = 8 << 20
+_BLOCK_BYTES = 1 << 20
 _PARQUET_ROWS = 65_536
 _HASH_BLOCK = 8 << 20
 
@@ -154,6 +154,9 @@ class TableFile:
         except (OSError, pa.ArrowException) as exc:
             self.check_unchanged()
             raise ValueError(f"cannot read {self.where}: {_detail(exc)}; check the file") from None
+        finally:
+            # pyarrow's allocator keeps freed blocks for reuse; hand them back after a pass (tens of MB).
+            pa.default_memory_pool().release_unused()
         self.check_unchanged()
         if start == 0:
             raise ValueError(f"{self.where} has a header but no data rows; add at least one row")

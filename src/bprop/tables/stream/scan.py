@@ -239,13 +239,19 @@ def typed_kind(arrow_type, name: str, where: str) -> str:
 
 
 def target_values(name: str, scan: ColumnScan, chunks: list, decimal: str) -> TargetValues:
-    """The target column's values from its kept chunks, typed as the in-memory reader types it."""
+    """The target column's values from its kept chunks, typed as the in-memory reader types it.
+
+    The chunks are converted one at a time and dropped from ``chunks`` (emptied), so the text and its
+    codes are not both held whole.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cells = pa.chunked_array(chunks) if chunks else pa.chunked_array([], pa.string())
     if scan.n_missing:
-        missing = np.flatnonzero(~np.asarray(cells.is_valid()))
+        missing, start = [], 0
+        for cells in chunks:
+            missing += (start + np.flatnonzero(~np.asarray(cells.is_valid()))[:5]).tolist()
+            start += len(cells)
         rows = ", ".join(str(r) for r in missing[:5])
         raise ValueError(
             f"target column {name!r} has {scan.n_missing} missing value(s) (e.g. at row index {rows}); "
@@ -254,22 +260,37 @@ def target_values(name: str, scan: ColumnScan, chunks: list, decimal: str) -> Ta
     kind, strip = scan.kind()
     if kind == NUMERIC:
         if scan.typed == NUMERIC:
-            values = pc.cast(cells, pa.float64()).to_numpy()
+            convert = lambda cells: pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)  # noqa: E731
         else:
-            values = np.concatenate([as_numbers(c, decimal)[0] for c in cells.chunks])
-        return TargetValues(name, NUMERIC, values=values, ints=scan.ints)
-    labels_cells = pa.chunked_array([as_labels(c, kind, strip) for c in cells.chunks])
-    distinct = pc.unique(labels_cells)
-    if len(distinct) > MAX_TEXT_CLASSES:
-        raise ValueError(
-            f"target column {name!r} has {len(distinct):,} distinct values, too many to be classes; "
-            "choose another --target column"
-        )
-    labels = sorted(distinct.to_pylist())
-    codes = pc.index_in(labels_cells, value_set=pa.array(labels)).to_numpy().astype(np.int32)
+            convert = lambda cells: as_numbers(cells, decimal)[0]  # noqa: E731
+        return TargetValues(name, NUMERIC, values=_drain(chunks, convert, np.float64), ints=scan.ints)
+    distinct: set = set()
+    for cells in chunks:
+        distinct.update(pc.unique(as_labels(cells, kind, strip)).to_pylist())
+        if len(distinct) > MAX_TEXT_CLASSES:
+            raise ValueError(
+                f"target column {name!r} has over {MAX_TEXT_CLASSES:,} distinct values, too many to be classes; "
+                "choose another --target column"
+            )
+    labels = sorted(distinct)
+    value_set = pa.array(labels, pa.string())
+    codes = _drain(chunks, lambda cells: pc.index_in(as_labels(cells, kind, strip), value_set=value_set), np.int32)
     if kind == BOOLEAN:
         labels = [label == "True" for label in labels]
     return TargetValues(name, kind, codes=codes, labels=labels)
+
+
+def _drain(chunks: list, convert, dtype) -> np.ndarray:
+    """``convert`` each chunk into one preallocated array, emptying ``chunks`` as it goes."""
+    out = np.empty(sum(len(c) for c in chunks), dtype)
+    start = 0
+    chunks.reverse()
+    while chunks:
+        cells = chunks.pop()
+        values = np.asarray(convert(cells))
+        out[start : start + len(values)] = values
+        start += len(values)
+    return out
 
 
 def column_problem(scan: ColumnScan, decimal: str) -> str | None:
