@@ -101,3 +101,32 @@ def test_refusals_match(tmp_path):
     gaps.write_text("a,y\n1,0\n2,\n3,1\n")
     with pytest.raises(ValueError, match=r"target column 'y' has 1 missing value\(s\) \(e.g. at row index 1\)"):
         open_streamed(gaps, "y", cache=tmp_path / "c3", log=None)
+
+
+def test_windowed_shuffling_keeps_batches_local(tmp_path, monkeypatch):
+    from bprop.tables.stream import source as source_module
+
+    monkeypatch.setattr(source_module, "WINDOW_BLOCK", 16)
+    monkeypatch.setattr(source_module, "WINDOW_BLOCKS", 3)
+    path = write(mixed_table(1000), tmp_path / "t.csv", "csv")
+    prepared = prepare_streamed(open_streamed(path, "y", cache=tmp_path / "c", log=None), rng=np.random.default_rng(0))
+    source = prepared.source("train", shuffle="window")
+    assert prepared.source("train").shuffle == "global"  # a small cache fits in memory
+    first, again = source.order(np.random.default_rng(1)), source.order(np.random.default_rng(1))
+    assert np.array_equal(first, again)  # from the seed
+    assert sorted(first) == sorted(source.rows)  # every training row once
+    assert not np.array_equal(first, source.order(np.random.default_rng(2)))
+    # Each window holds the rows of 3 blocks of 16 consecutive training rows (blocks in the seed's order).
+    n = source.n_rows
+    blocks = np.random.default_rng(1).permutation(-(-n // 16))
+    position = {row: i for i, row in enumerate(source.rows)}
+    begin = 0
+    for w in range(0, blocks.size, 3):
+        chosen = blocks[w : w + 3]
+        size = sum(min(n, (b + 1) * 16) - b * 16 for b in chosen)
+        window = first[begin : begin + size]
+        assert {position[row] // 16 for row in window} == set(chosen)
+        begin += size
+    assert not np.array_equal(np.sort(first[:48]), first[:48])  # shuffled within the window
+    with pytest.raises(ValueError, match="shuffle must be one of"):
+        prepared.source("train", shuffle="sometimes")

@@ -93,8 +93,17 @@ class StreamedData(RunData):
             self.rows["test"] = sum(chunk.n_rows for chunk in self._test_chunks())
 
     def fit_arguments(self, dtype) -> dict:
+        from ..tables.stream.source import WINDOW_BLOCK, WINDOW_BLOCKS
+
+        train = self.prepared.source("train", dtype)
+        if train.shuffle == "window":
+            print(
+                f"shuffling: blocks of {WINDOW_BLOCK:,} rows, and rows within windows of {WINDOW_BLOCKS} blocks, "
+                f"because the cache ({self.prepared.cache.nbytes / 1e9:.3g} GB) is larger than half the memory "
+                "available (the order then differs from an in-memory run's)"
+            )
         validation = self.prepared.source("val", dtype) if self.rows["val"] else None
-        return {"source": self.prepared.source("train", dtype), "validation_data": validation}
+        return {"source": train, "validation_data": validation}
 
     def chunks(self, part: str, dtype):
         if part == "test" and self.test_file is not None:

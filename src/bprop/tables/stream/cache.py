@@ -70,6 +70,11 @@ class Cache:
         self.target_array = np.load(folder / "target.npy", mmap_mode="r")
 
     @property
+    def nbytes(self) -> int:
+        """Bytes of the cached arrays (what shuffled batches read from)."""
+        return self.numeric.nbytes + self.codes.nbytes + self.target_array.nbytes
+
+    @property
     def source(self) -> dict:
         return self.manifest["source"]
 

@@ -39,10 +39,12 @@ class StreamedPrepared:
     report: TransformReport
     labels: np.ndarray | None  # class index per row (classification)
 
-    def source(self, part: str, dtype="float32") -> CacheSource:
-        """The rows of ``part`` (``train``, ``val`` or ``test``), encoded per batch in ``dtype``."""
+    def source(self, part: str, dtype="float32", shuffle: str = "auto") -> CacheSource:
+        """The rows of ``part`` (``train``, ``val`` or ``test``), encoded per batch in ``dtype``; ``shuffle``:
+        see :class:`CacheSource` (global, as in memory, unless the cache is larger than half the memory)."""
         rows = getattr(self.split, part)
-        return CacheSource(self.cache, EncodingPlan.of(self.cache, self.encoder), rows, dtype, self.labels)
+        plan = EncodingPlan.of(self.cache, self.encoder)
+        return CacheSource(self.cache, plan, rows, dtype, self.labels, shuffle=shuffle)
 
     def n_rows(self, part: str) -> int:
         return int(len(getattr(self.split, part)))

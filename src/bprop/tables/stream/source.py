@@ -19,7 +19,7 @@ from ..preprocessing import scale_numbers
 from .cache import Cache
 from .scan import NUMERIC
 
-__all__ = ["CacheSource", "EncodingPlan"]
+__all__ = ["CacheSource", "EncodingPlan", "cache_fits_in_memory"]
 
 
 @dataclass
@@ -76,10 +76,30 @@ class EncodingPlan:
         )
 
 
-class CacheSource:
-    """The cached ``rows`` (a part of the split), reshuffled every epoch, encoded per batch in ``dtype``."""
+# Windowed shuffling: blocks of this many consecutive rows, this many blocks to a window.
+WINDOW_BLOCK, WINDOW_BLOCKS = 8192, 16
+SHUFFLES = ("auto", "global", "window")
 
-    def __init__(self, cache: Cache, plan: EncodingPlan, rows: np.ndarray, dtype="float32", labels=None):
+
+class CacheSource:
+    """The cached ``rows`` (a part of the split), reshuffled every epoch, encoded per batch in ``dtype``.
+
+    ``shuffle``: ``"global"`` draws every epoch's order exactly as :class:`~bprop.training.sources.ArraySource`
+    does (the same rows in the same order as a run in memory); ``"window"`` shuffles the order of blocks of
+    WINDOW_BLOCK consecutive rows and the rows within windows of WINDOW_BLOCKS blocks, so the batches of a
+    window touch a few tens of MB of the cache, which the operating system keeps in memory, instead of
+    a random row of the whole file each (a disk read per row once the cache is larger than memory);
+    ``"auto"``: global when the cache fits in half the memory available, else windowed.
+    """
+
+    def __init__(
+        self, cache: Cache, plan: EncodingPlan, rows: np.ndarray, dtype="float32", labels=None, shuffle: str = "auto"
+    ):
+        if shuffle not in SHUFFLES:
+            raise ValueError(f"shuffle must be one of {SHUFFLES}, got {shuffle!r}")
+        if shuffle == "auto":
+            shuffle = "global" if cache_fits_in_memory(cache) else "window"
+        self.shuffle = shuffle
         # int32 row numbers where they fit: a table of 8 M rows spends 8 bytes a row per epoch's order, not 16.
         index = np.int32 if cache.n_rows < 2**31 else np.int64
         self.cache, self.plan, self.rows = cache, plan, np.asarray(rows, index)
@@ -100,10 +120,28 @@ class CacheSource:
     def order(self, rng: np.random.Generator | None) -> np.ndarray:
         if rng is None:
             return self.rows
+        if self.shuffle == "window":
+            return self._window_order(rng)
         # The permutation ArraySource draws (rng.permutation(n) shuffles an arange the same way), in int32.
         shuffled = np.arange(self.rows.size, dtype=self.rows.dtype)
         rng.shuffle(shuffled)
         return self.rows[shuffled]
+
+    def _window_order(self, rng: np.random.Generator) -> np.ndarray:
+        n = self.rows.size
+        blocks = rng.permutation(-(-n // WINDOW_BLOCK))
+        order, filled = np.empty(n, self.rows.dtype), 0
+        for begin in range(0, blocks.size, WINDOW_BLOCKS):
+            positions = np.concatenate(
+                [
+                    np.arange(b * WINDOW_BLOCK, min(n, (b + 1) * WINDOW_BLOCK))
+                    for b in blocks[begin : begin + WINDOW_BLOCKS]
+                ]
+            )
+            rng.shuffle(positions)
+            order[filled : filled + positions.size] = self.rows[positions]
+            filled += positions.size
+        return order
 
     def take(self, rows: np.ndarray):
         plan, n = self.plan, rows.size
@@ -129,3 +167,10 @@ class CacheSource:
         else:
             Y[:, 0] = (self._values[rows] - plan.target["mean"]) / plan.target["scale"]
         return X, Y, None
+
+
+def cache_fits_in_memory(cache: Cache) -> bool:
+    """Whether the cache's arrays take at most half the memory this process may still use."""
+    from ...memory import available_bytes
+
+    return cache.nbytes <= available_bytes() // 2
