@@ -172,22 +172,42 @@ def _second_pass(table: TableFile, scan: Scan, building: Path, progress: bool) -
         names.append(column.name)
     dictionaries: dict[str, dict[str, int]] = {name: {} for name in text_names}
     n = scan.n_rows
+
+    def fill(column: CacheColumn, cells, block_numbers: np.ndarray, block_codes: np.ndarray) -> None:
+        if column.kind == NUMERIC:
+            block_numbers[:, column.slot] = _numbers(cells, column, table.decimal)
+        else:
+            block_codes[:, column.slot] = _codes(cells, column, dictionaries[column.name])
+
+    def encode(chunk) -> tuple:
+        """Start encoding a block's columns on the pool: (numbers, codes, futures)."""
+        blocks = np.empty((chunk.n_rows, len(numeric_names))), np.empty((chunk.n_rows, len(text_names)), np.int32)
+        futures = [pool.submit(fill, column, chunk.columns[column.name], *blocks) for column in columns]
+        return (*blocks, futures)
+
+    def write(encoded: tuple) -> None:
+        block_numbers, block_codes, futures = encoded
+        for future in futures:
+            future.result()
+        numeric.write(block_numbers)
+        codes.write(block_codes)
+
+    # As in the first pass: a block's columns are encoded on every core while the next block is read. A
+    # block is finished before the next one starts, so each column's labels get codes in file order.
     with (
         _ArrayWriter(building / "numeric.npy", np.float64, (n, len(numeric_names))) as numeric,
         _ArrayWriter(building / "codes.npy", np.int32, (n, len(text_names))) as codes,
         _Bar(table, "pass 2/2: cache", progress) as advance,
+        ThreadPoolExecutor(os.cpu_count()) as pool,
     ):
-        for chunk in table.chunks([c.name for c in columns], progress=advance):
-            block_numbers = np.empty((chunk.n_rows, len(numeric_names)))
-            block_codes = np.empty((chunk.n_rows, len(text_names)), np.int32)
-            for column in columns:
-                cells = chunk.columns[column.name]
-                if column.kind == NUMERIC:
-                    block_numbers[:, column.slot] = _numbers(cells, column, table.decimal)
-                else:
-                    block_codes[:, column.slot] = _codes(cells, column, dictionaries[column.name])
-            numeric.write(block_numbers)
-            codes.write(block_codes)
+        chunks = table.chunks([c.name for c in columns], progress=advance)
+        encoded = None
+        for chunk in chunks:
+            if encoded is not None:
+                write(encoded)
+            encoded = encode(chunk)
+        if encoded is not None:
+            write(encoded)
         if numeric.rows != n:
             table.check_unchanged()
             raise ValueError(f"{table.where} changed while it was being read; run again")
