@@ -129,3 +129,20 @@ def test_fit_trains_on_streamed_sources(tmp_path):
     assert len(history.val_loss) == 30
     assert history.val_metric[-1] > 0.8
     assert history.loss[-1] < history.loss[0]
+
+
+def test_streaming_switches_on_when_the_table_would_not_fit(tmp_path, capsys, monkeypatch):
+    import bprop.memory
+
+    data = write_csv(tmp_path / "t.csv", mixed_table(300))
+    monkeypatch.setattr(bprop.memory, "available_bytes", lambda: 12_000)  # a 7 kB CSV needs ~6x in memory
+    code, out, err = run(capsys, "train", data, *FAST)
+    assert code == 0, err
+    assert "streaming: reading DATA into memory would take about" in out
+    assert "cache: wrote 300 rows" in out
+    assert "shuffling: blocks of 8,192 rows" in out  # nor does the cache fit: windowed batches
+    code, out, err = run(capsys, "train", data, *FAST, "--no-stream")
+    assert "streaming" not in out and "cache:" not in out
+    monkeypatch.setattr(bprop.memory, "available_bytes", lambda: 10**12)
+    code, out, err = run(capsys, "train", data, *FAST)
+    assert code == 0 and "cache:" not in out
