@@ -146,3 +146,42 @@ def test_streaming_switches_on_when_the_table_would_not_fit(tmp_path, capsys, mo
     monkeypatch.setattr(bprop.memory, "available_bytes", lambda: 10**12)
     code, out, err = run(capsys, "train", data, *FAST)
     assert code == 0 and "cache:" not in out
+
+
+def test_a_streamed_run_stopped_by_a_signal_resumes_bit_identical(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_csv(tmp_path / "t.csv", mixed_table(2000))
+    args = ["t.csv", "--stream", "--layers", "32", "--epochs", "30", "--patience", "30", "--batch-size", "16"]
+    args += ["--quiet", "--seed", "3"]
+
+    def cli(*argv):
+        return [sys.executable, "-m", "bprop.cli", *map(str, argv)]
+
+    full = subprocess.run(cli("train", *args, "--out", "full.safetensors"), cwd=tmp_path, capture_output=True)
+    assert full.returncode == 0, full.stderr
+    process = subprocess.Popen(
+        cli("train", *args, "--cache", "elsewhere", "--checkpoint", "ck", "--out", "cut.safetensors"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    checkpoint = tmp_path / "ck" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert process.poll() is None, "training ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    resumed = subprocess.run(
+        cli("train", "--resume", "ck", "--quiet", "--out", "resumed.safetensors"), cwd=tmp_path, capture_output=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert b"cache: reusing" in resumed.stdout  # the checkpointed run's --cache folder, found again
+    saved = [bprop.load(tmp_path / name).net.parameters() for name in ("resumed.safetensors", "full.safetensors")]
+    assert all(np.array_equal(a, b) for a, b in zip(*saved))

@@ -114,11 +114,8 @@ def test_a_disk_that_fills_during_the_cache_write(tmp_path, capsys, monkeypatch)
     assert not (tmp_path / "model.safetensors").exists()
 
 
-def test_streaming_needs_a_file_and_no_checkpoint(tmp_path, capsys, monkeypatch):
+def test_streaming_needs_a_file(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = write_csv(tmp_path / "t.csv", mixed_table(100))
-    code, out, err = run(capsys, "train", data, *FAST, "--stream", "--checkpoint", tmp_path / "ck")
-    assert_one_error(code, out, err, "--checkpoint and --resume do not work with a streamed DATA")
     code, out, err = run(capsys, "train", "/dev/stdin", *FAST, "--stream")
     assert_one_error(code, out, err, "must be a file, not a pipe")
     code, out, err = run(capsys, "train", *FAST, "--stream")

@@ -85,8 +85,9 @@ class StreamedData(RunData):
     """Rows in the memory-mapped cache of DATA (:class:`bprop.tables.stream.StreamedPrepared`), encoded per
     batch; a ``--test`` file is streamed through the encoder whenever its rows are scored."""
 
-    def __init__(self, prepared, source_path: Path, test_file: Path | None = None):
+    def __init__(self, prepared, source_path: Path, test_file: Path | None = None, shuffle: str = "auto"):
         self.prepared, self.encoder, self.report = prepared, prepared.encoder, prepared.report
+        self.shuffle = shuffle
         self.source_path, self.n_table_rows, self.test_file = source_path, prepared.cache.n_rows, test_file
         self.rows = {part: prepared.n_rows(part) for part in PARTS}
         if test_file is not None:
@@ -95,7 +96,7 @@ class StreamedData(RunData):
     def fit_arguments(self, dtype) -> dict:
         from ..tables.stream.source import WINDOW_BLOCK, WINDOW_BLOCKS
 
-        train = self.prepared.source("train", dtype)
+        train = self.prepared.source("train", dtype, shuffle=self.shuffle)
         if train.shuffle == "window":
             print(
                 f"shuffling: blocks of {WINDOW_BLOCK:,} rows, and rows within windows of {WINDOW_BLOCKS} blocks, "
@@ -135,13 +136,14 @@ def read_and_prepare(args, settings: dict) -> RunData:
         source = input_file("DATA", args.data)
     test_file = settings.get("test_file")  # checkpoints of older runs have no such setting
     test_source = None if test_file is None else input_file("--test", test_file)
-    if wants_stream(args.stream, source, "DATA", args.data is None):
-        if args.checkpoint or args.resume:
-            raise CliError(
-                "--checkpoint and --resume do not work with a streamed DATA yet; train without them, or with "
-                "--no-stream if DATA fits in memory"
-            )
+    # A resumed run reads its rows as the checkpointed run did (streamed or not, and how batches were shuffled),
+    # so that it continues with the same batches.
+    stream = settings.get("stream")
+    if stream is None:
+        stream = wants_stream(args.stream, source, "DATA", args.data is None)
+    if stream:
         return _streamed(args, settings, source, test_source)
+    settings["stream"] = False
     return _in_memory(settings, source, test_source, test_file)
 
 
@@ -170,12 +172,16 @@ def _in_memory(settings: dict, source, test_source, test_file) -> ArrayData:
 
 def _streamed(args, settings: dict, source, test_source) -> StreamedData:
     from ..tables.stream import open_streamed, prepare_streamed
+    from ..tables.stream.source import cache_fits_in_memory
     from ..training.callbacks import wants_progress_bar
 
+    # A resumed run finds the cache where the checkpointed run wrote it.
+    folder = cache_folder(args.cache or settings.get("cache"), source, args.data is None)
+    settings["cache"] = str(folder.resolve())
     cache = open_streamed(
         source,
         settings["target"],
-        cache=cache_folder(args.cache, source, args.data is None),
+        cache=folder,
         decimal=settings.get("decimal", "."),
         # As the training bar: on a terminal, or with --progress; never with --quiet.
         progress=wants_progress_bar(0 if args.quiet else 1 if args.progress else "auto"),
@@ -190,7 +196,10 @@ def _streamed(args, settings: dict, source, test_source) -> StreamedData:
         clip=settings.get("clip"),
     )
     _describe(prepared, cache.n_rows)
-    data = StreamedData(prepared, source, None if test_source is None else Path(test_source))
+    settings["stream"] = True
+    if settings.get("shuffle") is None:
+        settings["shuffle"] = "global" if cache_fits_in_memory(cache) else "window"
+    data = StreamedData(prepared, source, None if test_source is None else Path(test_source), settings["shuffle"])
     if test_source is not None:
         print(f"test: {data.rows['test']} rows of {settings['test_file']}")
     return data
