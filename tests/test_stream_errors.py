@@ -5,6 +5,7 @@ import errno
 import hashlib
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -85,10 +86,33 @@ def test_a_damaged_cache_is_refused_not_reused(tmp_path, capsys):
     code, out, err = run(capsys, "train", data, *FAST, "--stream", "--cache", folder)
     assert_one_error(code, out, err, "damaged", "delete the folder")
     manifest = json.loads((folder / cache_module.MANIFEST).read_text())
-    manifest["format"] = "something-else"
-    (folder / cache_module.MANIFEST).write_text(json.dumps(manifest))
+    (folder / cache_module.MANIFEST).write_text(json.dumps({**manifest, "format": "something-else"}))
     code, out, err = run(capsys, "train", data, *FAST, "--stream", "--cache", folder)
-    assert_one_error(code, out, err, "not a bprop cache")
+    assert_one_error(code, out, err, "damaged (its manifest is not readable)", "delete the folder")
+    # A manifest of ours that names no source is stale, not damaged: the cache is built again.
+    (folder / cache_module.MANIFEST).write_text(json.dumps({"format": cache_module.FORMAT, "version": 1}))
+    code, out, err = run(capsys, "train", data, *FAST, "--stream", "--cache", folder)
+    assert code == 0 and "cache: wrote 300 rows" in out, err
+    # Without its manifest (a build stopped while moving its files in) the folder is rebuilt.
+    (folder / cache_module.MANIFEST).unlink()
+    code, out, err = run(capsys, "train", data, *FAST, "--stream", "--cache", folder)
+    assert code == 0 and "cache: wrote 300 rows" in out, err
+
+
+def test_codes_outside_their_dictionaries_are_refused(tmp_path, capsys):
+    data = write_csv(tmp_path / "t.csv", mixed_table(300))
+    folder = tmp_path / "c"
+    assert run(capsys, "train", data, *FAST, "--stream", "--cache", folder)[0] == 0
+    codes = np.load(folder / "codes.npy")
+    codes[5, 0] = 99
+    np.save(folder / "codes.npy", codes)
+    code, out, err = run(capsys, "train", data, *FAST, "--stream", "--cache", folder)
+    assert_one_error(code, out, err, "damaged (codes.npy holds codes outside its dictionaries)")
+    codes[5, 0] = 1
+    np.save(folder / "codes.npy", codes)
+    np.save(folder / "target.npy", np.full(300, 7, np.int32))
+    code, out, err = run(capsys, "train", data, *FAST, "--stream", "--cache", folder)
+    assert_one_error(code, out, err, "damaged (target.npy holds codes outside its labels)")
 
 
 def test_a_disk_that_fills_during_the_cache_write(tmp_path, capsys, monkeypatch):
@@ -130,7 +154,6 @@ def test_streaming_needs_a_file(tmp_path, capsys, monkeypatch):
         ("\x00\x01binary", ("not a CSV file",)),
         ("", ("is empty",)),
         ("a,b,y\n", ("no data rows",)),
-        ("a,a,y\n1,2,3\n", ("twice",)),
     ],
 )
 def test_bad_csv_files_fail_in_one_line(tmp_path, capsys, text, fragments):

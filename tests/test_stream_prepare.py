@@ -130,3 +130,54 @@ def test_windowed_shuffling_keeps_batches_local(tmp_path, monkeypatch):
     assert not np.array_equal(np.sort(first[:48]), first[:48])  # shuffled within the window
     with pytest.raises(ValueError, match="shuffle must be one of"):
         prepared.source("train", shuffle="sometimes")
+
+
+def test_header_names_as_pandas_makes_them(tmp_path):
+    """Blank names become 'Unnamed: i', repeated ones 'x.1'; a quoted name may hold the separator."""
+    rows = "".join(f"{i},{i % 5},{i % 3},{i % 7},{i % 2}\n" for i in range(200))
+    path = tmp_path / "t.csv"
+    path.write_text('\ufeff\n,x,x,"a,b",y\n' + rows)
+    streamed, in_memory = both(path, "y", tmp_path)
+    assert streamed.encoder.features.feature_names == ["Unnamed: 0", "x", "x.1", "a,b"]
+    assert_same_encoder(streamed, in_memory)
+
+
+def test_parquet_index_columns_are_not_features(tmp_path):
+    table = mixed_table(300, seed=4)
+    table.index = np.arange(300) * 3
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)  # the index is stored as a column pandas reads back as the index
+    streamed, in_memory = both(path, None, tmp_path, read=pd.read_parquet)
+    assert streamed.encoder.target.name_ == "y"
+    assert_same_encoder(streamed, in_memory)
+    categories = table.assign(city=table["city"].astype("category"))
+    categories.to_parquet(path)
+    streamed, in_memory = both(path, "y", tmp_path / "again", read=pd.read_parquet)
+    assert_same_encoder(streamed, in_memory)
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [["NAN", "1.5", "2"], [" 007", " 012", " 003"], ["+1", "+2", "+3"], ["9007199254740993", "9007199254740992", "1"]],
+)
+def test_cells_pyarrow_and_pandas_read_differently(tmp_path, cells):
+    rng = np.random.default_rng(0)
+    n = 300
+    table = pd.DataFrame({"x": rng.normal(size=n), "c": [cells[i % 3] for i in range(n)]})
+    table["y"] = [cells[i % 3] for i in range(n)]
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    streamed, in_memory = both(path, "y", tmp_path)
+    assert_same_encoder(streamed, in_memory)
+
+
+def test_a_constant_column_gets_scale_one_in_both_paths(tmp_path):
+    n = 300
+    table = pd.DataFrame({"k": np.full(n, 0.1), "x": np.arange(n) % 7, "y": np.arange(n) % 2})
+    path = write(table, tmp_path / "t.csv", "csv")
+    streamed, in_memory = both(path, "y", tmp_path)
+    for prepared in (streamed, in_memory):
+        spec = prepared.encoder.features.columns_[0]
+        assert spec["scale"] == 1.0  # not the 1e-17 of rounding noise, which blows 0.2 up to 1e16
+        X = prepared.encoder.features.transform(pd.DataFrame({"k": [0.2], "x": [1]}))
+        assert abs(X[0, 0] - 0.1) < 1e-12

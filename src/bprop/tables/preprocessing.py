@@ -34,6 +34,7 @@ __all__ = [
     "mostly_numeric_problem",
     "numbers_problem",
     "scale_numbers",
+    "column_scale",
     "too_many_categories",
 ]
 
@@ -448,14 +449,20 @@ def _fit_numeric(name: str, present: pd.Series) -> dict:
     if not np.isfinite(values).all():
         raise ValueError(f"column {name!r} contains infinite values; replace them with numbers or leave them empty")
     mean, std = _mean_and_std(name, values)
-    # A constant column carries no information; scale 1 maps it to 0 instead of dividing by zero.
     return {
         "name": name,
         "kind": NUMERIC,
         "mean": mean,
-        "scale": std if std > 0 else 1.0,
+        "scale": column_scale(std, constant=bool(values.min() == values.max())),
         "fill": float(np.median(values)),
     }
+
+
+def column_scale(std: float, *, constant: bool) -> float:
+    """The scale of a numeric column: its standard deviation, or 1 for a constant column, which carries no
+    information (a constant like 0.1 has a rounding-noise deviation of 1e-17, which would blow any other
+    value up to 1e16 standard deviations: it is told apart by its minimum equal to its maximum)."""
+    return 1.0 if constant or not std > 0 else std
 
 
 def _fit_categorical(name: str, present: pd.Series) -> dict:

@@ -95,13 +95,8 @@ def build_cache(table: TableFile, target: str | None, folder: Path, *, progress:
     existing = _existing_manifest(folder)
     log(f"cache: checking {table.where} ({_size(table.stamp.size)}) against {str(folder)!r}")
     source = {"name": table.path.name, "kind": table.kind, "size": table.stamp.size, "sha256": table.sha256()}
-    if existing is not None and existing["source"] == source and existing["read"] == key:
-        try:
-            cache = _open(folder, existing)
-        except (OSError, ValueError) as exc:
-            raise ValueError(
-                f"the cache in {str(folder)!r} is damaged ({exc}); delete the folder and run again to rebuild it"
-            ) from None
+    if existing is not None and existing.get("source") == source and existing.get("read") == key:
+        cache = _open(folder, existing)
         log(f"cache: reusing {str(folder)!r} ({cache.n_rows:,} rows)")
         return cache
     scan = _first_pass(table, target, progress)
@@ -277,41 +272,67 @@ class _ArrayWriter:
 
 # -- the folder -------------------------------------------------------------------------------------
 def _existing_manifest(folder: Path) -> dict | None:
-    """The manifest of a cache of ours in ``folder``; None for a missing or empty folder; a ValueError for a
-    folder holding anything else (never overwritten)."""
+    """The manifest of a cache of ours in ``folder``; None for a missing or empty folder, or one holding only
+    our arrays (a build interrupted while moving them in: rebuilt); a ValueError for a folder holding anything
+    else (never overwritten) or an unreadable manifest."""
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"cache {str(folder)!r} is a file, not a folder; give --cache a folder")
     if not folder.exists():
         return None
     entries = [p.name for p in folder.iterdir() if not p.name.startswith(".bprop-building")]
-    if not entries:
+    foreign = sorted(set(entries) - {MANIFEST, *ARRAYS})
+    if foreign:
+        raise ValueError(
+            f"{str(folder)!r} holds files that are not a bprop cache ({', '.join(foreign[:3])}); "
+            "give --cache an empty or new folder"
+        )
+    if MANIFEST not in entries:
         return None
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         manifest = None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(
-            f"{str(folder)!r} holds files that are not a bprop cache ({', '.join(sorted(entries)[:3])}); "
-            "give --cache an empty or new folder"
-        )
+        raise _damaged(folder, "its manifest is not readable")
     if manifest.get("version") != VERSION:
         return None  # ours, from another version: rebuilt
     return manifest
 
 
+def _damaged(folder: Path, why: str) -> ValueError:
+    return ValueError(f"the cache in {str(folder)!r} is damaged ({why}); delete the folder and run again to rebuild it")
+
+
 def _open(folder: Path, manifest: dict) -> Cache:
-    cache = Cache(folder, manifest)
+    """The cache in ``folder``, every part checked against the manifest (a ValueError names what is wrong)."""
+    try:
+        cache = Cache(folder, manifest)
+        _check(cache)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, OSError) as exc:
+        raise _damaged(folder, str(exc) if isinstance(exc, ValueError) else repr(exc)) from None
+    return cache
+
+
+def _check(cache: Cache) -> None:
     n = cache.n_rows
+    text = [c for c in cache.columns if c.kind != NUMERIC]
     shapes = {
-        "numeric.npy": (cache.numeric.shape, (n, sum(c.kind == NUMERIC for c in cache.columns))),
-        "codes.npy": (cache.codes.shape, (n, sum(c.kind != NUMERIC for c in cache.columns))),
+        "numeric.npy": (cache.numeric.shape, (n, len(cache.columns) - len(text))),
+        "codes.npy": (cache.codes.shape, (n, len(text))),
         "target.npy": (cache.target_array.shape, (n,)),
     }
     for name, (got, want) in shapes.items():
         if got != want:
             raise ValueError(f"{name} has shape {got}, the manifest says {want}")
-    return cache
+    # Codes index the dictionaries: one out of range would pick another column's input (or crash).
+    sizes = np.array([0 if c.overflow else len(cache.dictionaries[c.name]) for c in text])
+    for begin in range(0, n, 1 << 20):
+        block = np.asarray(cache.codes[begin : begin + (1 << 20)])
+        if block.size and ((block < 0).any() or (block.max(axis=0) > sizes).any()):
+            raise ValueError("codes.npy holds codes outside its dictionaries")
+    labels = cache.target.get("labels")
+    if labels is not None and n and not (0 <= cache.target_array.min() and cache.target_array.max() < len(labels)):
+        raise ValueError("target.npy holds codes outside its labels")
 
 
 def _building_folder(folder: Path) -> Path:

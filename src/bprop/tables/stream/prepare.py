@@ -17,7 +17,7 @@ import numpy as np
 
 from ...training.splits import Split
 from ..data import TableEncoder, split_rows
-from ..preprocessing import Preprocessor, TransformReport, numbers_problem, too_many_categories
+from ..preprocessing import Preprocessor, TransformReport, column_scale, numbers_problem, too_many_categories
 from ..targets import TargetEncoder
 from .cache import Cache
 from .scan import NUMERIC
@@ -102,12 +102,11 @@ def _target(cache: Cache, task: str) -> tuple[TargetEncoder, np.ndarray | None]:
     info = cache.target
     name = info["name"]
     if info["kind"] == NUMERIC:
-        values = np.asarray(cache.target_array)
-        series = pd.Series(values.astype(np.int64) if info["ints"] else values, name=name)
-        encoder = TargetEncoder(task).fit(series)
+        values = np.asarray(cache.target_array)  # int64 for whole numbers written as integers, else float64
+        encoder = TargetEncoder(task).fit(pd.Series(values, name=name))
         if encoder.task_ != "classification":
             return encoder, None
-        return encoder, np.searchsorted(np.asarray(encoder.classes_, dtype=np.float64), values).astype(np.int32)
+        return encoder, np.searchsorted(np.asarray(encoder.classes_), values).astype(np.int32)
     if task != "classification":
         problem = numbers_problem(f"target column {name!r}", cache.target_counts, cache.manifest["read"]["decimal"])
         if problem:
@@ -128,11 +127,10 @@ class _Statistics:
     def spec(self, column, keep_high_cardinality: bool) -> dict | None:
         """The Preprocessor spec of ``column``, or None when it is left out (too many distinct values)."""
         if column.kind == NUMERIC:
-            count, mean, std, median = (a[column.slot] for a in self.numeric)
+            count, mean, scale, median = (a[column.slot] for a in self.numeric)
             if count == 0:
                 raise ValueError(f"column {column.name!r} is entirely empty; delete it or fill it in")
-            return {"name": column.name, "kind": "numeric", "mean": mean, "scale": std if std > 0 else 1.0,
-                    "fill": median}  # fmt: skip
+            return {"name": column.name, "kind": "numeric", "mean": mean, "scale": scale, "fill": median}
         if column.overflow:
             if keep_high_cardinality:
                 raise ValueError(
@@ -162,15 +160,18 @@ def _blocks(n: int):
 
 
 def _numeric_statistics(cache: Cache, in_train: np.ndarray):
-    """``(count, mean, std, median)`` per numeric column over the training rows' filled cells."""
+    """``(count, mean, scale, median)`` per numeric column over the training rows' filled cells."""
     k = cache.numeric.shape[1]
     count, total, peak = np.zeros(k), np.zeros(k), np.zeros(k)
+    low, high = np.full(k, np.inf), np.full(k, -np.inf)
     for rows in _blocks(cache.n_rows):
         block = cache.numeric[rows][in_train[rows]]
         filled = ~np.isnan(block)
         count += filled.sum(axis=0)
         total += np.where(filled, block, 0.0).sum(axis=0)
         peak = np.maximum(peak, np.where(filled, np.abs(block), 0.0).max(axis=0, initial=0.0))
+        low = np.minimum(low, np.where(filled, block, np.inf).min(axis=0, initial=np.inf))
+        high = np.maximum(high, np.where(filled, block, -np.inf).max(axis=0, initial=-np.inf))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
     # Squared deviations of values scaled by the column's peak: no overflow for values near 1e200.
@@ -181,7 +182,8 @@ def _numeric_statistics(cache: Cache, in_train: np.ndarray):
         squares += np.nansum(((block - mean) / unit) ** 2, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         std = np.sqrt(squares / count) * unit
-    return count, mean.tolist(), std.tolist(), _medians(cache, np.flatnonzero(in_train))
+    scale = [column_scale(sd, constant=lo == hi) for sd, lo, hi in zip(std.tolist(), low, high)]
+    return count, mean.tolist(), scale, _medians(cache, np.flatnonzero(in_train))
 
 
 def _medians(cache: Cache, train: np.ndarray) -> list[float]:

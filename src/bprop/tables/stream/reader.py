@@ -10,7 +10,6 @@ changed while it is read, a compression pyarrow cannot stream.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 from collections.abc import Iterator
@@ -79,21 +78,65 @@ class TableFile:
     # -- header ---------------------------------------------------------------------------------
     def _header(self) -> tuple[list[str], str]:
         if self.kind == "parquet":
-            names = list(self._parquet().schema_arrow.names)
-            separator = ""
-        else:
-            line = self._first_line()
-            # As the in-memory reader: a header without commas but with semicolons (tabs) is such a file.
-            separator = ";" if "," not in line and ";" in line else "\t" if "," not in line and "\t" in line else ","
-            names = next(csv.reader([line], delimiter=separator), [])
+            return self._parquet_names(), ""
+        line = self._first_line()
+        # As the in-memory reader: a header without commas but with semicolons (tabs) is such a file.
+        separator = ";" if "," not in line and ";" in line else "\t" if "," not in line and "\t" in line else ","
+        names = self._csv_names(separator)
         if not names:
             raise ValueError(f"{self.where} is empty; a CSV needs a header line and at least one data row")
-        doubled = sorted({n for n in names if names.count(n) > 1})
-        if doubled:
-            raise ValueError(f"{self.where} names column(s) {doubled} twice; give every column its own name")
-        return names, separator
+        return _pandas_names(names), separator
+
+    def _parquet_names(self) -> list[str]:
+        """The table's columns, without those pandas stores its index in (read back as the index, not data)."""
+        schema = self._parquet().schema_arrow
+        index = (schema.pandas_metadata or {}).get("index_columns", [])
+        return [name for name in schema.names if name not in index]
+
+    def _csv_names(self, separator: str) -> list[str]:
+        """The header row as pyarrow's parser reads it (quoted names, BOM, blank lines before it)."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        try:
+            with self._open_stream() as stream:  # to count the columns
+                n_columns = len(pcsv.open_csv(stream, **self._csv_options(separator)).schema)
+            with self._open_stream() as stream:  # the first row, as text
+                reader = pcsv.open_csv(stream, **self._csv_options(separator, n_columns))
+                batch = reader.read_next_batch()
+        except StopIteration:
+            return []
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                return []
+            raise ValueError(f"{self.where} is not valid CSV ({_detail(exc)}); check the file") from None
+        except (OSError, pa.ArrowException) as exc:
+            raise ValueError(f"cannot read {self.where}: {_detail(exc)}; check the file") from None
+        return [column[0].as_py() or "" for column in batch.columns] if batch.num_rows else []
+
+    def _csv_options(self, separator: str, n_columns: int | None = None, columns: list[str] | None = None) -> dict:
+        """Options of pyarrow's CSV reader: columns named f0, f1, … (the header is the first row), all text."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        convert = {}
+        if n_columns is not None:
+            generated = [f"f{i}" for i in range(n_columns)]
+            convert = {
+                "column_types": dict.fromkeys(generated, pa.string()),
+                "null_values": PANDAS_MISSING,
+                "strings_can_be_null": True,
+            }
+            if columns is not None:
+                convert["include_columns"] = [generated[self.names.index(c)] for c in columns]
+        return {
+            "read_options": pcsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=True, autogenerate_column_names=True),
+            "parse_options": pcsv.ParseOptions(delimiter=separator),
+            "convert_options": pcsv.ConvertOptions(**convert),
+        }
 
     def _first_line(self) -> str:
+        """The first non-blank line (for the separator), after checking the file is UTF-8 text."""
         import pyarrow as pa
 
         try:
@@ -111,12 +154,22 @@ class TableFile:
                     f"{self.where} is not a CSV text file (not UTF-8 text); save it as UTF-8 CSV"
                 ) from None
             text = head[: exc.start].decode("utf-8")
-        return text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+        lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+        if not lines:
+            raise ValueError(f"{self.where} is empty; a CSV needs a header line and at least one data row")
+        return lines[0]
 
     def _open_stream(self):
+        return self._wrap(self._open_raw())
+
+    def _open_raw(self):
         import pyarrow as pa
 
-        raw = pa.OSFile(str(self.path), "rb")
+        return pa.OSFile(str(self.path), "rb")
+
+    def _wrap(self, raw):
+        import pyarrow as pa
+
         return pa.CompressedInputStream(raw, self.compression) if self.compression else raw
 
     def _parquet(self):
@@ -162,31 +215,27 @@ class TableFile:
             raise ValueError(f"{self.where} has a header but no data rows; add at least one row")
 
     def _csv_batches(self, columns: list[str]):
-        import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        raw = pa.OSFile(str(self.path), "rb")
-        stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
-        reader = pcsv.open_csv(
-            stream,
-            read_options=pcsv.ReadOptions(block_size=_BLOCK_BYTES, use_threads=True),
-            parse_options=pcsv.ParseOptions(delimiter=self.separator),
-            convert_options=pcsv.ConvertOptions(
-                column_types=dict.fromkeys(self.names, pa.string()),
-                include_columns=columns,
-                null_values=PANDAS_MISSING,
-                strings_can_be_null=True,
-            ),
-        )
+        raw = self._open_raw()
+        stream = self._wrap(raw)
+        reader = pcsv.open_csv(stream, **self._csv_options(self.separator, len(self.names), columns))
+        header = True
         with raw, reader:
             for batch in reader:
+                if header:  # the header row, read as the first row of data
+                    batch, header = batch.slice(1), False
                 yield batch, raw.tell()
 
     def _parquet_batches(self, columns: list[str]):
+        import pyarrow as pa
+
         rows = 0
         for batch in self._parquet().iter_batches(batch_size=_PARQUET_ROWS, columns=columns):
             rows += batch.num_rows
-            yield batch, rows
+            # A pandas category column is stored dictionary-encoded: its values are what pandas reads.
+            decoded = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+            yield pa.RecordBatch.from_arrays(decoded, names=batch.schema.names), rows
 
     @property
     def progress_total(self) -> int:
@@ -219,6 +268,23 @@ class TableFile:
 
 def open_table(path: str | os.PathLike, *, decimal: str = ".") -> TableFile:
     return TableFile(path, decimal=decimal)
+
+
+def _pandas_names(names: list[str]) -> list[str]:
+    """Header names as pandas.read_csv makes them: an empty name is ``Unnamed: i``, a repeated one ``x.1``."""
+    named = [name if name != "" else f"Unnamed: {i}" for i, name in enumerate(names)]
+    seen: dict[str, int] = {}
+    result = []
+    for name in named:
+        if name in seen:
+            count = seen[name]
+            while f"{name}.{count}" in seen or f"{name}.{count}" in named:
+                count += 1
+            seen[name] = count + 1
+            name = f"{name}.{count}"
+        seen.setdefault(name, 1)
+        result.append(name)
+    return result
 
 
 def _detail(exc: BaseException) -> str:

@@ -44,7 +44,9 @@ def encoded_chunks(
         raise ValueError(
             f"missing feature column(s) {missing}; the model was trained on columns {encoder.features.feature_names}"
         )
-    for chunk in table.chunks():
+    # Without need_target the target column is not read at all: predictions need no labels (as in memory).
+    columns = [c for c in table.names if need_target or c != name]
+    for chunk in table.chunks(columns):
         X, Y, report = encoder.transform(typed_frame(chunk.columns, chunk.n_rows, encoder))
         yield EncodedChunk(chunk.n_rows, X, Y, report)
 

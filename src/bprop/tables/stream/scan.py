@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..preprocessing import LEADING_ZERO, NumberCounts, numbers_problem, parse_numbers
+from ..preprocessing import NumberCounts, numbers_problem, parse_numbers
 
 __all__ = ["ColumnScan", "Scan", "TargetValues", "as_numbers", "as_labels", "NUMERIC", "TEXT", "BOOLEAN"]
 
 NUMERIC, TEXT, BOOLEAN = "numeric", "text", "boolean"
+# A code like 007 (as the in-memory reader tells them, spaces before it allowed).
+LEADING_ZERO = r"^\s*[+-]?0\d"
 # What pandas reads as True and as False.
 TRUE_WORDS, FALSE_WORDS = ("True", "TRUE", "true"), ("False", "FALSE", "false")
 # Distinct labels a text target may have (more is an ID column, not classes).
@@ -53,9 +55,13 @@ def cast_numbers(cells, decimal: str = "."):
     if decimal != ".":
         cells = pc.replace_substring(pc.replace_substring(cells, ".", "\x00"), decimal, ".")
     try:
-        return pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
+        values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         return None
+    # pyarrow reads NAN, +nan, … as NaN; pandas reads them as text (its missing markers are nulls here).
+    if np.isnan(values).sum() > cells.null_count:
+        return None
+    return values
 
 
 def _candidates(cells) -> np.ndarray:
@@ -107,49 +113,73 @@ class ColumnScan:
     counts: NumberCounts = field(default_factory=NumberCounts)
 
     def add(self, cells, decimal: str) -> None:
+        """Add up one block of the column's cells."""
+        self.n_missing += cells.null_count
+        if len(cells) == cells.null_count:
+            return
+        if self.typed is not None and self.typed != TEXT:
+            self._add_typed(cells)
+            return
+        self.counts.n_present += len(cells) - cells.null_count
+        # Codes like 007 matter in whole-number columns (text codes) and text columns (not "stray text");
+        # a column of fractions is spared the regex while it stays numeric.
+        if self.whole or not self.numeric:
+            self._look_for_codes(cells)
+        if self.numeric and self.typed is None and self._add_numbers(cells, decimal):
+            return
+        self._add_text(cells, decimal)
+
+    def _add_typed(self, cells) -> None:
+        """A block of a Parquet column stored as numbers or True/False."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        self.n_missing += cells.null_count
         present = len(cells) - cells.null_count
-        if present == 0:
-            return
-        if self.typed is not None and self.typed != TEXT:
-            if self.typed == NUMERIC:
-                values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
-                self._numbers(values[~np.isnan(values)])
-                self.ints &= pa.types.is_integer(cells.type)
-            self.counts.n_present += present
-            return
-        counts = self.counts
-        counts.n_present += present
-        # Codes like 007 matter in whole-number columns (text codes) and text columns (not "stray text");
-        # a column of fractions is spared the regex while it stays numeric.
-        if not counts.leading_zero and (self.whole or not self.numeric):
-            counts.leading_zero = bool(pc.any(pc.match_substring_regex(cells, LEADING_ZERO)).as_py())
-        if self.numeric and self.typed is None:
-            values = cast_numbers(cells, decimal)
-            if values is None:
-                values, numbers = as_numbers(cells, decimal, fast=False)
-            else:
-                numbers = None
-            if numbers is None or numbers.sum() == present:
-                counts.n_numbers += present
-                filled = values[~np.isnan(values)] if cells.null_count else values
-                whole = self._numbers(filled)
-                if decimal == ".":
-                    # Cells without a point read the same with a decimal comma; whole numbers stand in for
-                    # them (5.0 counts too: this only words a hint about decimal commas).
-                    counts.n_comma_numbers += whole
-                if self.track_ints and self.ints:
-                    self.ints = _all_ints(cells)
-                self.boolean = False
-                return
-            candidates = _candidates(cells)
-        else:
-            candidates = _candidates(cells)
-            values, numbers = _parse_candidates(cells, candidates, decimal)
+        if self.typed == NUMERIC:
+            values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
+            filled = values[~np.isnan(values)]
+            # A NaN stored as a value is a gap to pandas as much as a null is.
+            self.n_missing += values.size - filled.size - cells.null_count
+            present = filled.size
+            self._numbers(filled)
+            self.ints &= pa.types.is_integer(cells.type)
+        self.counts.n_present += present
+
+    def _look_for_codes(self, cells) -> None:
+        import pyarrow.compute as pc
+
+        if not self.counts.leading_zero:
+            self.counts.leading_zero = bool(pc.any(pc.match_substring_regex(cells, LEADING_ZERO)).as_py())
+
+    def _add_numbers(self, cells, decimal: str) -> bool:
+        """A block of a column of numbers so far: True if every filled cell is a number too."""
+        values = cast_numbers(cells, decimal)
+        if values is None:
+            values, numbers = as_numbers(cells, decimal, fast=False)
+            if numbers.sum() != len(cells) - cells.null_count:
+                return False
+        filled = values[~np.isnan(values)] if cells.null_count else values
+        whole = self._numbers(filled)
+        self.counts.n_numbers += filled.size
+        if decimal == ".":
+            # Cells without a point read the same with a decimal comma; whole numbers stand in for them
+            # (5.0 counts too: this only words a hint about decimal commas).
+            self.counts.n_comma_numbers += whole
+        if self.track_ints and self.ints:
+            self.ints = _all_ints(cells)
+        self.boolean = False
+        return True
+
+    def _add_text(self, cells, decimal: str) -> None:
+        """A block of a text column (or the block where a column of numbers turns out to be text)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         self.numeric = False
+        self._look_for_codes(cells)
+        counts = self.counts
+        candidates = _candidates(cells)
+        numbers = _parse_candidates(cells, candidates, decimal)[1]
         counts.n_numbers += int(numbers.sum())
         if decimal == "." and candidates.any():
             counts.n_comma_numbers += int(_parse_candidates(cells, candidates, ",")[1].sum())
@@ -189,13 +219,20 @@ class ColumnScan:
 
 def _all_ints(cells) -> bool:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     try:
-        pc.cast(pc.utf8_trim_whitespace(cells), pa.int64())
+        int_cells(cells)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True
+
+
+def int_cells(cells):
+    """int64 of text cells written as whole numbers (spaces and a + sign allowed, as pandas reads them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.cast(pc.replace_substring_regex(pc.utf8_trim_whitespace(cells), r"^\+", ""), pa.int64())
 
 
 @dataclass
@@ -259,11 +296,15 @@ def target_values(name: str, scan: ColumnScan, chunks: list, decimal: str) -> Ta
         )
     kind, strip = scan.kind()
     if kind == NUMERIC:
+        # Whole numbers stay int64 (a label above 2**53 is not a float's); others float64.
+        dtype = np.int64 if scan.ints else np.float64
         if scan.typed == NUMERIC:
-            convert = lambda cells: pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)  # noqa: E731
+            convert = lambda cells: pc.cast(cells, pa.from_numpy_dtype(dtype)).to_numpy(zero_copy_only=False)  # noqa: E731
+        elif scan.ints:
+            convert = lambda cells: int_cells(cells).to_numpy(zero_copy_only=False)  # noqa: E731
         else:
             convert = lambda cells: as_numbers(cells, decimal)[0]  # noqa: E731
-        return TargetValues(name, NUMERIC, values=_drain(chunks, convert, np.float64), ints=scan.ints)
+        return TargetValues(name, NUMERIC, values=_drain(chunks, convert, dtype), ints=scan.ints)
     distinct: set = set()
     for cells in chunks:
         distinct.update(pc.unique(as_labels(cells, kind, strip)).to_pylist())
