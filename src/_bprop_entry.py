@@ -36,7 +36,29 @@ def _import_holding_ctrl_c() -> bool:
     return bool(received)
 
 
+# What MPI launchers set to the number of ranks on this machine (MPICH/Hydra, Open MPI, MVAPICH) and in all.
+_LOCAL_RANKS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MV2_COMM_WORLD_LOCAL_SIZE")
+_RANKS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_NTASKS")
+
+
+def _share_cores_between_ranks() -> None:
+    """Under an MPI launcher, give each rank's BLAS its share of this machine's cores (set before NumPy loads
+    its BLAS; a thread count the user set is kept). Without it, each of N ranks starts a thread per core."""
+    import os
+
+    def first(names):
+        values = [os.environ.get(name, "") for name in names]
+        return next((int(v) for v in values if v.isdigit() and int(v) > 0), 0)
+
+    ranks = first(_LOCAL_RANKS) or first(_RANKS)
+    if ranks > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, str(max(1, cores // ranks)))
+
+
 def main() -> int:
+    _share_cores_between_ranks()
     try:
         if not _import_holding_ctrl_c():
             from bprop.cli import main as run_command

@@ -8,6 +8,7 @@ import argparse
 import sys
 import warnings
 
+from . import mpi
 from .common import CliError, UsageError, outliving_stdout, silence_stdout
 
 __all__ = ["main", "build_parser"]
@@ -52,12 +53,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    collective = None
     try:
         args = build_parser().parse_args(argv)
+        collective, runs_here = mpi.join(args.command)
+        if not runs_here:
+            return 0
+        args.collective = collective
         with outliving_stdout(getattr(args, "outlives_stdout", False)):
             code = int(args.run(args) or 0)
         sys.stdout.flush()  # a reader that went away shows here, not as "Exception ignored" at exit
         return code
+    except mpi.AgreedError as exc:  # every rank has it: rank 0 says it
+        if collective.rank == 0:
+            print(f"error: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # the reader of stdout went away (| head -1): stop quietly, as cat does
         silence_stdout()
         return 0
@@ -71,6 +81,8 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except (CliError, ValueError, OSError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the message held
+        if collective is not None:  # one rank's error while the others train: all must stop
+            return mpi.fail_everywhere(collective, message, 2)
         print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from .common import (
     refuse_same_file,
     warn,
 )
+from .mpi import agreed_setup
 from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
 from .train_data import ArrayData, read_and_prepare
@@ -37,16 +38,25 @@ def run(args) -> int:
 
 
 def _run(args, signals) -> int:
-    given = given_flags(args)
-    snapshot = None
-    if args.resume is not None:
-        snapshot, settings = resume_settings(args, given, settings_from_flags)
-    else:
-        settings = settings_from_flags(args)
-    outputs = _outputs(args)
-    data = read_and_prepare(args, settings)
+    collective = getattr(args, "collective", None)  # under mpiexec (see cli/mpi.py)
+    leads = collective is None or collective.rank == 0
+    with agreed_setup(collective):
+        if collective is not None and (args.checkpoint or args.resume):
+            raise CliError("--checkpoint and --resume do not work under mpiexec yet; train without them")
+        given = given_flags(args)
+        snapshot = None
+        if args.resume is not None:
+            snapshot, settings = resume_settings(args, given, settings_from_flags)
+        else:
+            settings = settings_from_flags(args)
+        outputs = _outputs(args)
+        if leads:  # first, so that a streamed cache is built once, by rank 0
+            data = read_and_prepare(args, settings)
+    with agreed_setup(collective):
+        if not leads:
+            data = read_and_prepare(args, settings)
+        net = _network(data, settings)
     source = data.source_path
-    net = _network(data, settings)
     callbacks = []
     if outputs.checkpoint is not None:
         from ..training.checkpoint import Checkpoint
@@ -57,6 +67,8 @@ def _run(args, signals) -> int:
         callbacks.append(Checkpoint(outputs.checkpoint, extra=extra))
     signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
     history, seconds = _train(net, data, settings, args, callbacks, snapshot)
+    if not leads:
+        return 0  # rank 0 scores, writes and reports the model every rank has trained
     results = checked_scores(net, data.encoder.target, data)
     _save_model(net, data, settings, history, seconds, results, outputs.out)
     if history.stop_reason not in INTERRUPTED:
@@ -161,6 +173,7 @@ def _train(net, data, settings: dict, args, callbacks: list, snapshot):
             verbose=0 if args.quiet else 1 if args.progress else "auto",
             callbacks=callbacks,
             resume=snapshot,
+            collective=getattr(args, "collective", None),
             diagnostics=True,  # about 0.5 % of the training time, and it explains what went wrong
         )
     if history.stop_reason == "diverged" and history.epochs == 0:

@@ -53,6 +53,7 @@ def fit(
     resume: dict | None = None,
     monitor: str = "auto",
     weight_decay: float | None = None,
+    collective=None,
 ) -> History:
     """Train ``net`` in place by mini-batch backpropagation and return its :class:`History`.
 
@@ -98,6 +99,9 @@ def fit(
             ``History.diagnostics`` (``True``, or a configured :class:`~bprop.training.diagnostics.Diagnostics`);
             :func:`bprop.insight.findings` turns them into advice.
         verbose: ``"auto"`` (progress bar on an interactive terminal), 0 (silent) or 1 (bar).
+        collective: a :class:`~bprop.training.distributed.Collective` (e.g. ``distributed.world()`` under
+            ``mpiexec``): train data-parallel, each rank on its share of every global batch of
+            ``batch_size`` rows, gradients all-reduced (see :mod:`bprop.training.distributed`).
         resume: a snapshot from ``TrainingState.snapshot()`` (taken anywhere, also inside an epoch, e.g. by a
             checkpoint callback). Training continues after that epoch with the same weights, optimiser,
             schedule, shuffling and dropout random states, History and best-weights bookkeeping, so

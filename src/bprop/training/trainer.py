@@ -97,9 +97,16 @@ class Trainer:
                  stop_when_all_correct: bool = False, restore_best_weights: bool = False,
                  callbacks=(), diagnostics: bool | Diagnostics = False, verbose: int | str = "auto",
                  resume: dict | None = None, gradient_hook: Callable[[list], None] | None = None,
-                 monitor: str = "auto", weight_decay: float | None = None) -> None:  # fmt: skip
+                 monitor: str = "auto", weight_decay: float | None = None, collective=None) -> None:  # fmt: skip
         if not isinstance(net, Sequential):
             raise ValueError(f"Trainer needs a bprop.Sequential network, got {type(net).__name__}")
+        self.collective = collective
+        if collective is not None:
+            # Every rank starts from rank 0's weights, and draws its own dropout masks.
+            collective.broadcast_parameters(net.parameters())
+            for i, layer in enumerate(la for la in net.layers if la.rng is not None):
+                layer.rng = np.random.default_rng([int(layer.rng.integers(2**62)), collective.rank, i])
+        self._stop_agreed = False
         self.net, self.loss = net, get_loss(loss)
         self._logits = net._loss_mode(self.loss)
         epochs = check_positive_int("epochs", epochs)
@@ -127,7 +134,7 @@ class Trainer:
         self._is_weight = [name.startswith("W") for name in net.parameter_names()]
         # Without L2, clipping or a gradient hook nothing needs the gradients between backward and update,
         # so plain SGD may update the weights inside the products that form their gradients.
-        self._plain_step = not l2 and clip_norm is None and gradient_hook is None
+        self._plain_step = not l2 and clip_norm is None and gradient_hook is None and collective is None
         self._order: np.ndarray | None = None
         self._begun = False
         self.last_loss: float | None = None
@@ -188,6 +195,8 @@ class Trainer:
 
     def training_accuracy(self) -> float:
         """Accuracy on every training row (a full pass in inference mode)."""
+        if self.collective is not None:
+            raise ValueError("stop_when_all_correct is not available in a data-parallel run yet")
         if self._fit_arrays is not None:
             X, Y = self._fit_arrays
             return evaluate_unchecked(self.net, X, Y, self.loss, "accuracy", threshold=self._threshold)[1]
@@ -220,6 +229,8 @@ class Trainer:
         """
         if self.state.finished:
             raise ValueError(f"training has finished ({self.state.history.stop_reason}); build a new Trainer")
+        if self.collective is not None:
+            raise ValueError("step_on trains on one process's batch; in a data-parallel run use step()")
         X = self.net.check_X(X)
         Y = self.net.check_Y(Y, X.shape[0])
         weights = check_sample_weight(sample_weight, X.shape[0])
@@ -284,8 +295,8 @@ class Trainer:
         rows = self._order[state.cursor : state.cursor + self.batch_size]
         Xb, Yb, wb = self._take(rows)
         value, hits = self._update(Xb, Yb, wb)
-        if not math.isfinite(value):
-            raise _DivergedError(state.epoch, f"the loss became {value} in batch {state.batch + 1}")
+        if not math.isfinite(self.last_loss):  # (the global batch's loss in a data-parallel run)
+            raise _DivergedError(state.epoch, f"the loss became {self.last_loss} in batch {state.batch + 1}")
         # Only now, so that a failing source or gradient hook leaves the position where it was.
         state.cursor += rows.size
         state.batch += 1
@@ -298,11 +309,29 @@ class Trainer:
             state.logs["batch_loss"] = value
             for cb in self._batch_hooks:
                 cb.on_batch_end(state)
-        if state.cursor >= self._order.size or state.stop_requested or state.end_epoch:
+        if state.cursor >= self._order.size or self._stopping():
             self._close_epoch()
         return True
 
+    def _stopping(self) -> bool:
+        """Whether to end the epoch after this batch: asked for here, or (in a data-parallel run) by any
+        rank in the batch's all-reduce, so that every rank stops after the same batch."""
+        state = self.state
+        if self.collective is None:
+            return bool(state.stop_requested or state.end_epoch)
+        if self._stop_agreed:
+            state.end_epoch = True
+        return self._stop_agreed
+
+    def _agree_on_stopping(self) -> None:
+        """Every rank takes the first stop reason any rank has (data-parallel runs)."""
+        if self.collective is not None:
+            reasons = self.collective.comm.allgather(self.state.stop_requested)
+            self.state.stop_requested = next((r for r in reasons if r), None)
+
     def _take(self, rows: np.ndarray):
+        if self.collective is not None:  # this rank's share of the global batch
+            rows = rows[self.collective.share(rows.size)]
         batch = self.source.take(rows)
         if not isinstance(self.source, ArraySource):  # ours is right by construction; others are checked
             _check_batch(batch, rows.size, self.net)
@@ -323,27 +352,39 @@ class Trainer:
             cb.on_epoch_begin(state)
 
     def _update(self, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None) -> tuple[float, float]:
-        """Forward, backward, update on one batch: ``(loss, weighted count of correct rows)``."""
+        """Forward, backward, update on one batch: ``(loss, weighted count of correct rows)``.
+
+        In a data-parallel run these are this rank's share's; the gradients are averaged over the global
+        batch first, and ``last_loss`` (what divergence is judged by) is the global batch's loss.
+        """
         net, optimizer = self.net, self.state.optimizer
         if self._plain_step:
-            value = net.train_step(X, Y, self.loss, optimizer, weights)
+            value, grads = net.train_step(X, Y, self.loss, optimizer, weights), None
+        elif X.shape[0] == 0:  # a rank's empty share of a small last batch: it adds nothing
+            value, grads = 0.0, [np.zeros_like(p) for p in net.parameters()]
         else:
             value, grads = net.loss_and_gradients_unchecked(X, Y, self.loss, weights)
         hits = 0.0
-        if self.metric and math.isfinite(value):
+        if self.metric and math.isfinite(value) and X.shape[0]:
             correct = correct_rows(net.layers[-1].output, Y, net.output_activation, self._logits, self._threshold)
             hits = float(correct @ weights) if weights is not None else np.count_nonzero(correct)
-        if not self._plain_step and math.isfinite(value):
+        checked = value
+        if self.collective is not None:
+            weight = float(weights.sum()) if weights is not None else float(X.shape[0])
+            wants_stop = self.state.stop_requested is not None or self.state.end_epoch
+            checked, _, self._stop_agreed = self.collective.reduce_step(grads, weight, value * weight, wants_stop)
+        if not self._plain_step and math.isfinite(checked):
             if self.gradient_hook is not None:
                 self.gradient_hook(grads)
             _regularise(self.net.parameters(), grads, self._is_weight, self.l2, self.clip_norm)
             optimizer.step(self.net.parameters(), grads)
         self.state.steps += 1
-        self.last_loss = value
+        self.last_loss = checked
         return value, hits
 
     def _close_epoch(self) -> None:
         state, history, params = self.state, self.state.history, self.net.parameters()
+        self._agree_on_stopping()
         if state.stop_requested in ("interrupted", "terminated"):
             # The partial epoch is not recorded; its updates are kept only if they stayed finite.
             if not all(np.isfinite(p).all() for p in params):
@@ -364,11 +405,14 @@ class Trainer:
         state.epoch_open = False
         for cb in self.callbacks:
             cb.on_epoch_end(state)
+        self._agree_on_stopping()  # (a time budget may run out on one rank only)
         if state.stop_requested:
             self._finish(state.stop_requested)
 
     def _record(self, sums: list[float]) -> None:
         state, history = self.state, self.state.history
+        if self.collective is not None:  # the epoch's sums over every rank's shares
+            sums = self.collective.sum(sums).tolist()
         loss = sums[0] / sums[1] + _penalty(self.net.parameters(), self._is_weight, self.l2)
         history.loss.append(loss)
         history.lr.append(state.optimizer.learning_rate)
@@ -386,6 +430,8 @@ class Trainer:
                 state.logs[f"val_{self.metric}"] = val_metric
 
     def _validate(self) -> tuple[float, float | None]:
+        if self.collective is not None:
+            return self._validate_shared()
         if self.Y_val is not None:
             return evaluate_unchecked(
                 self.net, self.X_val, self.Y_val, self.loss, self.metric, threshold=self._threshold
@@ -393,6 +439,18 @@ class Trainer:
         check = None if isinstance(self.X_val, ArraySource) else lambda batch, n: _check_batch(batch, n, self.net)
         chunks = ((Xb, Yb) for Xb, Yb, _ in source_chunks(self.X_val, check=check))
         return evaluate_chunks(self.net, chunks, self.loss, self.metric, threshold=self._threshold)
+
+    def _validate_shared(self) -> tuple[float, float | None]:
+        """Each rank scores its share of the validation rows; the sums are all-reduced."""
+        from .distributed import ShareOf
+
+        chunks = ShareOf(self.X_val, self.Y_val, self.collective).chunks()
+        hits = total = n = 0.0
+        for Xb, Yb in chunks:
+            loss, metric = evaluate_chunks(self.net, [(Xb, Yb)], self.loss, self.metric, threshold=self._threshold)
+            total, hits, n = total + loss * len(Xb), hits + (metric or 0.0) * len(Xb), n + len(Xb)
+        total, hits, n = self.collective.sum([total, hits, n])
+        return total / n, (hits / n if self.metric else None)
 
     def _diverged(self, div: _DivergedError) -> None:
         _copy_into(self.net.parameters(), self.state.last_good)
