@@ -2,8 +2,8 @@
 
 Every rank runs the same command. Only rank 0 prints and writes (the model, plot and report); the other
 ranks' output goes to /dev/null. Set-up errors (a bad flag, an unreadable file) are agreed on before
-training starts: every rank reports its outcome, rank 0 prints one ``error:`` line (naming the rank when
-not every rank failed alike) and every rank exits with status 2. An error once training runs is printed
+training starts: every rank reports its outcome, rank 0 prints one ``error:`` line (its own error, or the
+first other rank's, named) and every rank exits with status 2. An error once training runs is printed
 by the rank it happened on, naming it, and ends every rank at once (``MPI_Abort``), since the others
 would otherwise wait for it in the next all-reduce forever.
 """
@@ -71,8 +71,7 @@ def agreed_setup(collective):
     failed = [(rank, text) for rank, text in enumerate(messages) if text]
     if failed:
         rank, text = failed[0]
-        alike = len(failed) == collective.size and all(t == text for _, t in failed)
-        raise AgreedError(text if alike else f"rank {rank}: {text}")
+        raise AgreedError(text if rank == 0 else f"rank {rank}: {text}")  # rank 0 does the set-up first
 
 
 def fail_everywhere(collective, message: str, status: int) -> int:

@@ -17,7 +17,7 @@ from .common import (
     refuse_same_file,
     warn,
 )
-from .mpi import agreed_setup
+from .mpi import AgreedError, agreed_setup
 from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
 from .train_data import ArrayData, read_and_prepare
@@ -33,6 +33,9 @@ def run(args) -> int:
     from ..training.checkpoint import lock_folder
     from ..training.interrupts import signal_hold
 
+    if getattr(args, "collective", None) is not None and (args.checkpoint or args.resume):
+        # Every rank sees the same flags, so every rank refuses alike (rank 0 prints it).
+        raise AgreedError("--checkpoint and --resume do not work under mpiexec yet; train without them")
     with lock_folder(checkpoint_folder(args.checkpoint or args.resume)), signal_hold() as signals:
         return _run(args, signals)
 
@@ -41,8 +44,6 @@ def _run(args, signals) -> int:
     collective = getattr(args, "collective", None)  # under mpiexec (see cli/mpi.py)
     leads = collective is None or collective.rank == 0
     with agreed_setup(collective):
-        if collective is not None and (args.checkpoint or args.resume):
-            raise CliError("--checkpoint and --resume do not work under mpiexec yet; train without them")
         given = given_flags(args)
         snapshot = None
         if args.resume is not None:

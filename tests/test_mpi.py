@@ -1,0 +1,115 @@
+"""Data-parallel training under ``mpiexec`` (MPICH from pip, installed by the test set-up): N ranks train to
+the weights one process reaches with the same global batch, order and optimiser; only rank 0 prints and
+writes; errors end every rank with one line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bprop
+from cli_support import mixed_table, write_csv
+
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+JOB = Path(__file__).parent / "mpi" / "train_job.py"
+
+pytestmark = pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec beside this Python (pip install mpich)")
+
+
+def launch(n: int, *argv, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    command = [str(MPIEXEC), "-n", str(n), *map(str, argv)]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def job(tmp_path, n: int, dtype: str, batch: int, extra: str = "") -> dict:
+    out = tmp_path / f"{n}-{dtype}-{batch}-{extra}.npz"
+    argv = [sys.executable, str(JOB), str(out), dtype, str(batch), extra]
+    done = launch(n, *argv) if n > 1 else subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return dict(np.load(out))
+
+
+@pytest.mark.parametrize(
+    ("n", "dtype", "batch", "extra", "tolerance"),
+    [
+        (2, "float32", 32, "", 1e-5),
+        (2, "float64", 32, "validation", 1e-12),
+        (3, "float64", 32, "", 1e-12),  # 32 rows a batch on 3 ranks: shares of 10 and 11 rows
+        (3, "float32", 100, "validation", 1e-5),
+    ],
+)
+def test_ranks_train_to_the_weights_of_one_process(tmp_path, n, dtype, batch, extra, tolerance):
+    alone, together = job(tmp_path, 1, dtype, batch, extra), job(tmp_path, n, dtype, batch, extra)
+    parameters = [k for k in alone if k.startswith("p")]
+    assert len(parameters) == 6
+    for key in parameters:
+        assert np.abs(alone[key] - together[key]).max() <= tolerance, key
+    np.testing.assert_allclose(alone["loss"], together["loss"], rtol=1e-5)
+    np.testing.assert_allclose(alone["val"], together["val"], rtol=1e-5)
+    assert not np.array_equal(alone["p0"], job(tmp_path, 1, dtype, batch + 1, extra)["p0"])  # the test can fail
+
+
+def test_bprop_train_under_mpiexec(tmp_path):
+    write_csv(tmp_path / "t.csv", mixed_table(600))
+    flags = ["--layers", "16", "--epochs", "4", "--patience", "0", "--quiet", "--batch-size", "50"]
+    command = [sys.executable, "-m", "bprop.cli", "train", "t.csv", *flags]
+    done = launch(2, *command, "--out", "two.safetensors", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("model written to two.safetensors") == 1  # rank 0 alone prints
+    alone = subprocess.run(
+        [sys.executable, "-m", "bprop.cli", "train", "t.csv", *flags, "--out", "one.safetensors"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert alone.returncode == 0, alone.stderr
+    for a, b in zip(*(bprop.load(tmp_path / f).net.parameters() for f in ("one.safetensors", "two.safetensors"))):
+        assert np.abs(a - b).max() <= 1e-5
+
+
+def test_a_setup_error_is_one_line_from_every_rank(tmp_path):
+    done = launch(2, sys.executable, "-m", "bprop.cli", "train", "missing.csv", cwd=tmp_path)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: DATA 'missing.csv' not found; check the path"], done.stderr
+    assert "Traceback" not in done.stderr
+    done = launch(2, sys.executable, "-m", "bprop.cli", "train", "--checkpoint", "ck", cwd=tmp_path)
+    assert "error: --checkpoint and --resume do not work under mpiexec yet" in done.stderr
+
+
+def test_killing_a_rank_ends_the_run_and_writes_no_model(tmp_path):
+    write_csv(tmp_path / "t.csv", mixed_table(4000))
+    flags = ["--layers", "64", "--epochs", "500", "--patience", "0", "--batch-size", "8", "--quiet"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    process = subprocess.Popen(
+        [str(MPIEXEC), "-n", "2", sys.executable, "-m", "bprop.cli", "train", "t.csv", *flags],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(4)  # into training
+    ranks = subprocess.run(["pgrep", "-f", "-P", str(process.pid), "bprop.cli"], capture_output=True, text=True)
+    children = [int(p) for p in ranks.stdout.split()] or _grandchildren(process.pid)
+    assert children, "no rank processes found"
+    os.kill(children[-1], signal.SIGKILL)
+    started = time.monotonic()
+    process.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert process.returncode != 0
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def _grandchildren(pid: int) -> list[int]:
+    found = []
+    for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split():
+        found += [int(p) for p in subprocess.run(["pgrep", "-P", child], capture_output=True, text=True).stdout.split()]
+    return found
