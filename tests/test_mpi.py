@@ -80,8 +80,10 @@ def test_a_setup_error_is_one_line_from_every_rank(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert errors == ["error: DATA 'missing.csv' not found; check the path"], done.stderr
     assert "Traceback" not in done.stderr
-    done = launch(2, sys.executable, "-m", "bprop.cli", "train", "--checkpoint", "ck", cwd=tmp_path)
-    assert "error: --checkpoint and --resume do not work under mpiexec yet" in done.stderr
+    done = launch(2, sys.executable, "-m", "bprop.cli", "train", "--layers", "x", cwd=tmp_path)
+    assert [line for line in done.stderr.splitlines() if line.startswith("error: ")] == [
+        "error: --layers takes comma-separated whole numbers like 64,32; 'x' is not one"
+    ], done.stderr
 
 
 def test_killing_a_rank_ends_the_run_and_writes_no_model(tmp_path):
@@ -113,3 +115,42 @@ def _grandchildren(pid: int) -> list[int]:
     for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split():
         found += [int(p) for p in subprocess.run(["pgrep", "-P", child], capture_output=True, text=True).stdout.split()]
     return found
+
+
+def test_an_interrupted_run_resumes_under_mpiexec_bit_identical(tmp_path):
+    write_csv(tmp_path / "t.csv", mixed_table(3000))
+    flags = ["--layers", "32", "--epochs", "60", "--patience", "60", "--batch-size", "16", "--dropout", "0.1"]
+    command = [sys.executable, "-m", "bprop.cli", "train", "t.csv", *flags, "--quiet", "--seed", "3"]
+    full = launch(2, *command, "--out", "full.safetensors", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
+    process = subprocess.Popen(
+        [str(MPIEXEC), "-n", "2", *command, "--checkpoint", "ck", "--out", "cut.safetensors"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    checkpoint = tmp_path / "ck" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 60
+    while (not checkpoint.exists() or checkpoint.stat().st_size == 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a few epochs in
+    assert process.poll() is None, "training ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert "resume with: bprop train --resume ck" in out, err
+    resumed = launch(
+        2, sys.executable, "-m", "bprop.cli", "train", "--resume", "ck", "--quiet", "--out", "resumed.safetensors",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    saved = [bprop.load(tmp_path / f).net.parameters() for f in ("resumed.safetensors", "full.safetensors")]
+    assert all(np.array_equal(a, b) for a, b in zip(*saved))
+    alone = subprocess.run(
+        [sys.executable, "-m", "bprop.cli", "train", "--resume", "ck", "--quiet"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert alone.returncode == 2
+    assert "a run on 2 rank(s), not 1; resume it with mpiexec -n 2" in alone.stderr

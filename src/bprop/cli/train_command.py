@@ -17,7 +17,7 @@ from .common import (
     refuse_same_file,
     warn,
 )
-from .mpi import AgreedError, agreed_setup
+from .mpi import agreed_setup
 from .resume import data_identity, given_flags, resume_settings
 from .scoring import checked_scores, headline, loss_for
 from .train_data import ArrayData, read_and_prepare
@@ -33,10 +33,10 @@ def run(args) -> int:
     from ..training.checkpoint import lock_folder
     from ..training.interrupts import signal_hold
 
-    if getattr(args, "collective", None) is not None and (args.checkpoint or args.resume):
-        # Every rank sees the same flags, so every rank refuses alike (rank 0 prints it).
-        raise AgreedError("--checkpoint and --resume do not work under mpiexec yet; train without them")
-    with lock_folder(checkpoint_folder(args.checkpoint or args.resume)), signal_hold() as signals:
+    collective = getattr(args, "collective", None)
+    # Rank 0 alone writes the checkpoint, so it alone holds the folder's lock.
+    folder = checkpoint_folder(args.checkpoint or args.resume) if collective is None or collective.rank == 0 else None
+    with lock_folder(folder), signal_hold() as signals:
         return _run(args, signals)
 
 
@@ -65,7 +65,7 @@ def _run(args, signals) -> int:
         data_path = None if args.data is None else str(Path(args.data).resolve())
         extra = {"settings": settings, "data": data_path, **data_identity(source if args.data else None)}
         extra |= data_identity(settings.get("test_file"), "test")
-        callbacks.append(Checkpoint(outputs.checkpoint, extra=extra))
+        callbacks.append(Checkpoint(outputs.checkpoint, extra=extra, writes=leads))
     signals.hold()  # from here a Ctrl-C stops training (see fit) or waits until the model is written
     history, seconds = _train(net, data, settings, args, callbacks, snapshot)
     if not leads:

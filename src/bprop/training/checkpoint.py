@@ -184,14 +184,21 @@ class Checkpoint(Callback):
     """Save a checkpoint into ``folder`` before training and at the end of every ``every``-th epoch
     (and of epoch ``epochs``), so even a run stopped in its first epoch can be resumed."""
 
-    def __init__(self, folder: str | os.PathLike, *, every: int = 1, extra: dict | None = None):
+    def __init__(self, folder: str | os.PathLike, *, every: int = 1, extra: dict | None = None, writes: bool = True):
         if int(every) < 1:
             raise ValueError(f"every must be >= 1, got {every!r}")
         self.folder, self.every, self.extra = Path(folder), int(every), extra
+        # In a data-parallel run every rank takes the snapshot (it gathers their parts) and rank 0 writes it.
+        self.writes = writes
+
+    def _save(self, state: TrainingState) -> None:
+        snapshot = state.snapshot()
+        if self.writes:
+            save_checkpoint(self.folder, snapshot, self.extra)
 
     def on_train_begin(self, state: TrainingState) -> None:
-        save_checkpoint(self.folder, state.snapshot(), self.extra)
+        self._save(state)
 
     def on_epoch_end(self, state: TrainingState) -> None:
         if state.epoch % self.every == 0 or state.epoch == state.epochs:
-            save_checkpoint(self.folder, state.snapshot(), self.extra)
+            self._save(state)

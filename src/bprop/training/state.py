@@ -40,6 +40,7 @@ class TrainerState(TrainingState):
     end_epoch: bool = False
     last_good: list[np.ndarray] = field(default_factory=list)
     started_at: float = 0.0
+    collective: object = None  # a data-parallel run's Collective: snapshots hold every rank's own part
 
     def snapshot(self) -> dict:  # type: ignore[override]
         """The state as plain values and array copies: enough to resume bit-identically.
@@ -67,7 +68,17 @@ class TrainerState(TrainingState):
             # Inside an epoch the weights of the last finished one differ from the current ones: a
             # divergence after resuming must go back to them, as the uninterrupted run would.
             "last_good": [p.copy() for p in self.last_good] if self.epoch_open else None,
+            **self._ranks(),
         }
+
+    def _ranks(self) -> dict:
+        """In a data-parallel run, what differs between ranks: their dropout streams and the open epoch's
+        sums of their shares (every rank takes the snapshot at the same point: this gathers them)."""
+        if self.collective is None:
+            return {}
+        own = {"layer_rngs": [layer.rng.bit_generator.state for layer in self.random_layers], "sums": list(self.sums)}
+        gathered = self.collective.comm.allgather(own)
+        return {"ranks": {"size": self.collective.size, "parts": gathered}}
 
     def _open_epoch(self) -> dict:
         return {"cursor": self.cursor, "rng_state": self.epoch_rng_state, "sums": list(self.sums), "batch": self.batch}
@@ -99,6 +110,12 @@ class TrainerState(TrainingState):
         self.epoch, self.steps = snapshot["epoch"], snapshot.get("steps", 0)
         self.finished, self.stop_requested = False, None
         self._restore_open_epoch(snapshot.get("in_epoch"))
+        if self.collective is not None:
+            part = snapshot["ranks"]["parts"][self.collective.rank]
+            for layer, rng_state in zip(self.random_layers, part["layer_rngs"], strict=True):
+                layer.rng.bit_generator.state = rng_state
+            if self.epoch_open:
+                self.sums = list(part["sums"])
 
     def _restore_open_epoch(self, open_epoch: dict | None) -> None:
         self.epoch_open = open_epoch is not None
@@ -132,5 +149,9 @@ def check_snapshot(snapshot, state: TrainerState) -> None:
         problems.append(f"a run monitoring {snapshot['history'].get('monitor')} (this one: {state.history.monitor})")
     if len(snapshot["layer_rngs"]) != len(state.random_layers):
         problems.append("another number of dropout layers")
+    size = state.collective.size if state.collective is not None else 1
+    saved = snapshot.get("ranks", {}).get("size", 1)
+    if saved != size:
+        problems.append(f"a run on {saved} rank(s), not {size}; resume it with mpiexec -n {saved}")
     if problems:
         raise ValueError(f"the snapshot is of {', '.join(problems)}; resume with the options it was taken with")

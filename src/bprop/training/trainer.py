@@ -128,6 +128,7 @@ class Trainer:
             base_rate=optimizer.learning_rate, random_layers=[la for la in net.layers if la.rng is not None],
             last_good=[p.copy() for p in net.parameters()],
         )  # fmt: skip
+        self.state.collective = collective
         self.callbacks = self._callbacks(callbacks, diagnostics, verbose, target_loss, stop_when_all_correct,
                                          patience, max_time, epochs)  # fmt: skip
         self._batch_hooks = [cb for cb in self.callbacks if type(cb).on_batch_end is not Callback.on_batch_end]
