@@ -1,6 +1,6 @@
 """Run by tests/test_mpi.py under ``mpiexec -n N`` (and alone): train, then rank 0 saves the weights and history.
 
-argv: OUT.npz DTYPE BATCH [extra: "dropout" | "validation"]
+argv: OUT.npz DTYPE BATCH [extra: "validation" | "frozen"]
 """
 
 import sys
@@ -19,7 +19,9 @@ def main() -> None:
     y = (X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.3).astype(int)
     Y = np.eye(2)[y]
     net = bprop.mlp([6, 16, 8, 2], activation="tanh", output_activation="softmax", seed=1, dtype=dtype,
-                    dropout=0.2 if extra == "dropout" else 0.0)  # fmt: skip
+                    dropout=0.0)  # fmt: skip
+    if extra == "frozen":  # the first layer's weights held fixed: no gradient to all-reduce for them
+        net.layers[0].frozen = frozenset({"W"})
     collective = world()
     history = bprop.fit(
         net,

@@ -62,9 +62,10 @@ class Collective:
     def reduce_step(self, grads: list, weight: float, loss_sum: float, stop: bool) -> tuple[float, float, bool]:
         """Sum ``weight``-scaled gradients, the weighted loss, the weight and the stop flags over the ranks in one
         all-reduce; leaves each gradient as the global batch's mean and returns ``(loss, weight, stop)``."""
+        grads = [g for g in grads if g is not None]  # frozen parameters have none (on every rank alike)
         sizes = [g.size for g in grads]
         total = sum(sizes) + 3
-        dtype = grads[0].dtype
+        dtype = grads[0].dtype if grads else np.float64
         if self._buffer is None or self._buffer.size != total or self._buffer.dtype != dtype:
             self._buffer = np.empty(total, dtype)
         buffer, offset = self._buffer, 0

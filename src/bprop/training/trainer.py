@@ -362,7 +362,7 @@ class Trainer:
         if self._plain_step:
             value, grads = net.train_step(X, Y, self.loss, optimizer, weights), None
         elif X.shape[0] == 0:  # a rank's empty share of a small last batch: it adds nothing
-            value, grads = 0.0, [np.zeros_like(p) for p in net.parameters()]
+            value, grads = 0.0, [None if g is None else np.zeros_like(g) for g in net.gradients()]
         else:
             value, grads = net.loss_and_gradients_unchecked(X, Y, self.loss, weights)
         hits = 0.0
