@@ -9,8 +9,9 @@ one example is the seed's per-example rule), :meth:`~Trainer.run_epoch` or :meth
 :func:`bprop.fit` does). Stepping part of an epoch and continuing gives the same bits as running it.
 
 The loop takes its batches from a batch source (:mod:`bprop.training.sources`: in-memory arrays, and by the same
-protocol a memory-mapped cache or one rank's shard) and, after every backward pass, hands the gradients
-to ``gradient_hook`` (none by default; a distributed run all-reduces there). Stopping rules and the
+protocol a memory-mapped cache) and, after every backward pass, hands the gradients to ``gradient_hook``
+(none by default). With ``collective`` (:mod:`bprop.training.distributed`) it trains data-parallel: this
+rank's share of each global batch, gradients all-reduced, stops agreed. Stopping rules and the
 best-weights tracker are the small objects of :mod:`bprop.training.stopping`, run like user callbacks.
 """
 
@@ -73,7 +74,7 @@ class Trainer:
 
     Takes ``X, Y`` arrays or a batch ``source``, and the keyword options of :func:`bprop.fit` (which is
     ``Trainer(...).run()``), plus ``gradient_hook``: a callable given the list of gradient arrays after
-    every backward pass, to change them in place before the update (e.g. average them across processes).
+    every backward pass, to change them in place before the update.
 
     Example:
         >>> import numpy as np, bprop
