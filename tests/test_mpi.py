@@ -88,28 +88,40 @@ def test_a_setup_error_is_one_line_from_every_rank(tmp_path):
     ], done.stderr
 
 
-def test_killing_a_rank_ends_the_run_and_writes_no_model(tmp_path):
-    write_csv(tmp_path / "t.csv", mixed_table(4000))
-    flags = ["--layers", "64", "--epochs", "500", "--patience", "0", "--batch-size", "8", "--quiet"]
+def test_killing_a_rank_ends_the_run_and_the_checkpoint_resumes_it(tmp_path):
+    write_csv(tmp_path / "t.csv", mixed_table(3000))
+    flags = ["--layers", "32", "--epochs", "40", "--patience", "40", "--batch-size", "8", "--quiet", "--seed", "5"]
+    command = [sys.executable, "-m", "bprop.cli", "train", "t.csv", *flags]
+    full = launch(2, *command, "--out", "full.safetensors", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    (tmp_path / "model.safetensors").write_bytes(b"an older model")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_"))}
     process = subprocess.Popen(
-        [str(MPIEXEC), "-n", "2", sys.executable, "-m", "bprop.cli", "train", "t.csv", *flags],
+        [str(MPIEXEC), "-n", "2", *command, "--checkpoint", "ck"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
-    time.sleep(4)  # into training
-    ranks = subprocess.run(["pgrep", "-f", "-P", str(process.pid), "bprop.cli"], capture_output=True, text=True)
-    children = [int(p) for p in ranks.stdout.split()] or _grandchildren(process.pid)
-    assert children, "no rank processes found"
+    checkpoint = tmp_path / "ck" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into training
+    assert process.poll() is None, "training ended before a rank could be killed"
+    children = _grandchildren(process.pid)
+    assert len(children) == 2, children
     os.kill(children[-1], signal.SIGKILL)
     started = time.monotonic()
     process.communicate(timeout=30)
     assert time.monotonic() - started < 10
     assert process.returncode != 0
-    assert not (tmp_path / "model.safetensors").exists()
+    assert (tmp_path / "model.safetensors").read_bytes() == b"an older model"  # untouched
+    resumed = launch(2, sys.executable, "-m", "bprop.cli", "train", "--resume", "ck", "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    saved = [bprop.load(tmp_path / f).net.parameters() for f in ("model.safetensors", "full.safetensors")]
+    assert all(np.array_equal(a, b) for a, b in zip(*saved))
 
 
 def _grandchildren(pid: int) -> list[int]:
