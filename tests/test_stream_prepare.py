@@ -181,3 +181,19 @@ def test_a_constant_column_gets_scale_one_in_both_paths(tmp_path):
         assert spec["scale"] == 1.0  # not the 1e-17 of rounding noise, which blows 0.2 up to 1e16
         X = prepared.encoder.features.transform(pd.DataFrame({"k": [0.2], "x": [1]}))
         assert abs(X[0, 0] - 0.1) < 1e-12
+
+
+def test_parquet_decimals_are_numbers_in_both_paths(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bprop.tables.data import read_table
+
+    n = 200
+    prices = pa.array([decimal.Decimal(f"{i % 37}.{i % 100:02d}") for i in range(n)], pa.decimal128(6, 2))
+    pq.write_table(pa.table({"price": prices, "y": pa.array([i % 2 for i in range(n)])}), tmp_path / "t.parquet")
+    streamed, in_memory = both(tmp_path / "t.parquet", "y", tmp_path, read=read_table)
+    assert streamed.encoder.features.columns_[0]["kind"] == "numeric"
+    assert_same_encoder(streamed, in_memory)

@@ -89,7 +89,7 @@ def read_table(path: str | os.PathLike, *, decimal: str = ".", dtype: dict[str, 
     if not path.is_file():
         raise ValueError(f"file {str(path)!r} not found; check the path")
     try:
-        table = pd.read_parquet(path)
+        table = _parquet_frame(path)
     except ImportError:
         raise ValueError(f"reading {str(path)!r} (Parquet) needs pyarrow: pip install 'bprop[stream]'") from None
     except Exception as exc:  # pyarrow's errors have no common base with OSError
@@ -100,6 +100,19 @@ def read_table(path: str | os.PathLike, *, decimal: str = ".", dtype: dict[str, 
     table.columns = [str(c) for c in table.columns]
     table.attrs["decimal"] = decimal
     return table
+
+
+def _parquet_frame(path: Path) -> pd.DataFrame:
+    """The Parquet table as pandas reads it, with decimal columns as float64 numbers (pandas would hold
+    them as Python Decimal objects, one-hot encoded as text); the streamed reader reads them alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for i, field in enumerate(table.schema):
+        if pa.types.is_decimal(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
+    return table.to_pandas()
 
 
 @contextlib.contextmanager
