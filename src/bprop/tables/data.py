@@ -84,7 +84,6 @@ def read_table(path: str | os.PathLike, *, decimal: str = ".", dtype: dict[str, 
     path = Path(path)
     if path.suffix.lower() not in (".parquet", ".pq"):
         return read_csv(path, decimal=decimal, dtype=dtype)
-    import pandas as pd
 
     if not path.is_file():
         raise ValueError(f"file {str(path)!r} not found; check the path")
