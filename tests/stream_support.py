@@ -77,7 +77,7 @@ def _wide_block(rng, n: int):
 
 
 def peak_rss_anon(argv: list[str], cwd, timeout: float = 600) -> tuple[int, int]:
-    """``(exit status, peak RssAnon in bytes)`` of a process running ``argv``, sampled every 50 ms from
+    """``(exit status, peak RssAnon in bytes)`` of a process running ``argv``, sampled every 10 ms from
     /proc/PID/status (the kernel keeps no peak of anonymous memory)."""
     import subprocess
     import time
@@ -95,7 +95,7 @@ def peak_rss_anon(argv: list[str], cwd, timeout: float = 600) -> tuple[int, int]
             break
         if time.monotonic() - started > timeout:
             process.kill()
-        time.sleep(0.05)
+        time.sleep(0.01)
     stderr = process.communicate()[1].decode()
     assert process.returncode == 0, stderr
     return process.returncode, peak

@@ -31,7 +31,17 @@ import numpy as np
 
 from ..preprocessing import NumberCounts
 from .reader import TableFile
-from .scan import NUMERIC, ColumnScan, Scan, TargetValues, as_labels, as_numbers, column_problem, target_values
+from .scan import (
+    NUMERIC,
+    ColumnScan,
+    Scan,
+    TargetCells,
+    TargetValues,
+    as_labels,
+    as_numbers,
+    column_problem,
+    target_values,
+)
 from .scan import typed_kind as _typed_kind
 
 __all__ = ["Cache", "CacheColumn", "build_cache", "default_cache_folder", "MAX_STREAM_CATEGORIES"]
@@ -122,7 +132,7 @@ def _first_pass(table: TableFile, target: str, progress: bool) -> Scan:
     typed = _parquet_kinds(table) if table.kind == "parquet" else {}
     scans = {name: ColumnScan(name, typed.get(name)) for name in table.names}
     scans[target].track_ints = True
-    target_chunks, n_rows = [], 0
+    target_cells, n_rows = TargetCells(), 0
     # pyarrow and numpy release the GIL, so the columns of a block are scanned on every core while the
     # next block is read; a block's scans finish before the next block's begin (they add up in order).
     pending: list = []
@@ -131,7 +141,7 @@ def _first_pass(table: TableFile, target: str, progress: bool) -> Scan:
             for future in pending:
                 future.result()
             pending = [pool.submit(scans[name].add, cells, table.decimal) for name, cells in chunk.columns.items()]
-            target_chunks.append(chunk.columns[target])
+            target_cells.add(chunk.columns[target])
             n_rows += chunk.n_rows
         for future in pending:
             future.result()
@@ -140,8 +150,8 @@ def _first_pass(table: TableFile, target: str, progress: bool) -> Scan:
         problem = column_problem(scan, table.decimal)
         if problem:
             raise ValueError(problem)
-    values = target_values(target, scans[target], target_chunks, table.decimal)
-    del target_chunks
+    values = target_values(target, scans[target], target_cells, table.decimal)
+    del target_cells
     _release_arrow_memory()
     return Scan(n_rows, features, values, scans[target].counts)
 

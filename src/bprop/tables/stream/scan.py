@@ -4,7 +4,7 @@ pandas reads a whole CSV column as numbers when every filled cell is a number, a
 cell is one of its boolean words, and as text otherwise; ``read_csv`` then reads whole numbers written
 with leading zeros (``007``) as text codes. Those are properties of the whole column, so one pass adds
 them up block by block (:class:`ColumnScan`), and :meth:`ColumnScan.kind` decides at the end. The same
-pass keeps the target column (a few bytes a row), because the split needs every row's class before any
+pass keeps the target column (4 bytes a row for classes), because the split needs every row's class before any
 feature statistic is taken.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..preprocessing import NumberCounts, numbers_problem, parse_numbers
 
-__all__ = ["ColumnScan", "Scan", "TargetValues", "as_numbers", "as_labels", "NUMERIC", "TEXT", "BOOLEAN"]
+__all__ = ["ColumnScan", "Scan", "TargetCells", "TargetValues", "as_numbers", "as_labels", "NUMERIC", "TEXT", "BOOLEAN"]
 
 NUMERIC, TEXT, BOOLEAN = "numeric", "text", "boolean"
 # A code like 007 (as the in-memory reader tells them, spaces before it allowed).
@@ -275,21 +275,59 @@ def typed_kind(arrow_type, name: str, where: str) -> str:
     )
 
 
-def target_values(name: str, scan: ColumnScan, chunks: list, decimal: str) -> TargetValues:
-    """The target column's values from its kept chunks, typed as the in-memory reader types it.
+class TargetCells:
+    """The target column's cells, kept block by block until the pass has typed the column.
 
-    The chunks are converted one at a time and dropped from ``chunks`` (emptied), so the text and its
-    codes are not both held whole.
+    Each block is kept dictionary-encoded: int32 indices in NumPy memory (-1 for an empty cell) and the
+    block's distinct cells. A class target costs 4 bytes a row, and no small pyarrow buffers stay behind
+    between the large blocks the pass frees (they kept the allocator from returning those).
     """
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[np.ndarray, object]] = []
+
+    def add(self, cells) -> None:
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(cells)
+        if hasattr(encoded, "combine_chunks"):
+            encoded = encoded.combine_chunks()
+        indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+        self.blocks.append((indices, encoded.dictionary))
+
+    def __len__(self) -> int:
+        return sum(len(indices) for indices, _ in self.blocks)
+
+    def missing_rows(self, limit: int) -> list[int]:
+        rows, start = [], 0
+        for indices, _ in self.blocks:
+            rows += (start + np.flatnonzero(indices < 0)[: limit - len(rows)]).tolist()
+            start += len(indices)
+        return rows
+
+    def dictionaries(self):
+        return (dictionary for _, dictionary in self.blocks)
+
+    def drain(self, convert, dtype) -> np.ndarray:
+        """Every row's ``convert``-ed cell in one array; blocks are dropped as they are converted, so the
+        cells and their values are not both held whole. ``convert`` sees each block's distinct cells."""
+        out = np.empty(len(self), dtype)
+        start = 0
+        self.blocks.reverse()
+        while self.blocks:
+            indices, dictionary = self.blocks.pop()
+            out[start : start + len(indices)] = np.asarray(convert(dictionary))[indices]
+            start += len(indices)
+        return out
+
+
+def target_values(name: str, scan: ColumnScan, cells: TargetCells, decimal: str) -> TargetValues:
+    """The target column's values from its kept cells, typed as the in-memory reader types it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if scan.n_missing:
-        missing, start = [], 0
-        for cells in chunks:
-            missing += (start + np.flatnonzero(~np.asarray(cells.is_valid()))[:5]).tolist()
-            start += len(cells)
-        rows = ", ".join(str(r) for r in missing[:5])
+        rows = ", ".join(str(r) for r in cells.missing_rows(5))
         raise ValueError(
             f"target column {name!r} has {scan.n_missing} missing value(s) (e.g. at row index {rows}); "
             "remove those rows or fill in their targets"
@@ -304,10 +342,10 @@ def target_values(name: str, scan: ColumnScan, chunks: list, decimal: str) -> Ta
             convert = lambda cells: int_cells(cells).to_numpy(zero_copy_only=False)  # noqa: E731
         else:
             convert = lambda cells: as_numbers(cells, decimal)[0]  # noqa: E731
-        return TargetValues(name, NUMERIC, values=_drain(chunks, convert, dtype), ints=scan.ints)
+        return TargetValues(name, NUMERIC, values=cells.drain(convert, dtype), ints=scan.ints)
     distinct: set = set()
-    for cells in chunks:
-        distinct.update(pc.unique(as_labels(cells, kind, strip)).to_pylist())
+    for dictionary in cells.dictionaries():
+        distinct.update(pc.unique(as_labels(dictionary, kind, strip)).to_pylist())
         if len(distinct) > MAX_TEXT_CLASSES:
             raise ValueError(
                 f"target column {name!r} has over {MAX_TEXT_CLASSES:,} distinct values, too many to be classes; "
@@ -315,23 +353,10 @@ def target_values(name: str, scan: ColumnScan, chunks: list, decimal: str) -> Ta
             )
     labels = sorted(distinct)
     value_set = pa.array(labels, pa.string())
-    codes = _drain(chunks, lambda cells: pc.index_in(as_labels(cells, kind, strip), value_set=value_set), np.int32)
+    codes = cells.drain(lambda d: pc.index_in(as_labels(d, kind, strip), value_set=value_set), np.int32)
     if kind == BOOLEAN:
         labels = [label == "True" for label in labels]
     return TargetValues(name, kind, codes=codes, labels=labels)
-
-
-def _drain(chunks: list, convert, dtype) -> np.ndarray:
-    """``convert`` each chunk into one preallocated array, emptying ``chunks`` as it goes."""
-    out = np.empty(sum(len(c) for c in chunks), dtype)
-    start = 0
-    chunks.reverse()
-    while chunks:
-        cells = chunks.pop()
-        values = np.asarray(convert(cells))
-        out[start : start + len(values)] = values
-        start += len(values)
-    return out
 
 
 def column_problem(scan: ColumnScan, decimal: str) -> str | None:
