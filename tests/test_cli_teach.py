@@ -147,7 +147,8 @@ def test_gradcheck_spec_prints_each_layer(tmp_path, capsys):
         (["explain", "--spec", "NOT_A_LIST"], ["--spec 'NOT_A_LIST' is malformed"]),
         (["gradcheck", "--spec", "NOT_A_LIST"], ["--spec 'NOT_A_LIST' is malformed"]),
         (["gradcheck", "--spec", "WRONG_SHAPE"], ["--spec 'WRONG_SHAPE'", "shape"]),
-        (["explain", "--spec", "TWO_ROWS"], ["--spec 'TWO_ROWS'", "one example at a time"]),
+        (["explain", "--spec", "SPEC", "--example", "one-weight"], ["either --spec or --example"]),
+        (["explain", "--example", "two-weights"], ["--example", "invalid choice"]),
     ],
 )
 def test_teach_commands_bad_input(tmp_path, monkeypatch, capsys, argv, fragments):
@@ -157,7 +158,6 @@ def test_teach_commands_bad_input(tmp_path, monkeypatch, capsys, argv, fragments
     (tmp_path / "UNKNOWN_KEY").write_text(json.dumps({**SMALL_SPEC, "colour": "red"}))
     (tmp_path / "NOT_A_LIST").write_text(json.dumps({**SMALL_SPEC, "weights": 5}))
     (tmp_path / "WRONG_SHAPE").write_text(json.dumps({**SMALL_SPEC, "weights": [[[1.0, 2.0]], [[1.0], [2.0], [3.0]]]}))
-    (tmp_path / "TWO_ROWS").write_text(json.dumps({**SMALL_SPEC, "inputs": [[1, 2], [3, 4]], "targets": [[1], [2]]}))
     before = sorted(p.name for p in tmp_path.iterdir())
     assert_one_error(*run(capsys, *argv), *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == before

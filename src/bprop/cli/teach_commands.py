@@ -24,9 +24,22 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--spec", help="JSON spec of a small network (sizes, weights, biases, activations, inputs, …)")
+    p.add_argument(
+        "--example",
+        choices=("article", "one-weight"),
+        default=None,
+        help="the article's 2-2-2 network (default), or its first example: one weight, y = W·x, tried at W = 3,"
+        " 4 and 2, then gradient descent from W = 3",
+    )
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
-    p.add_argument("--steps", default=None, help="also train this many steps in all and report the result")
-    p.add_argument("--plot", help="draw the network with weights and activations to this .png/.svg/.pdf")
+    p.add_argument(
+        "--steps",
+        default=None,
+        help="also train this many steps in all and report the result (one-weight: steps of the descent, default 10)",
+    )
+    p.add_argument(
+        "--plot", help="draw the network (one-weight: the error E(W) with the descent's path) to this .png/.svg/.pdf"
+    )
     p.set_defaults(run=run_explain)
 
     p = sub.add_parser("gradcheck", help="finite-difference check of a network's gradients")
@@ -76,6 +89,10 @@ def run_explain(args) -> int:
 
     steps = 0 if args.steps is None else positive_int("--steps", args.steps)
     plot = output_path("--plot", args.plot, (".png", ".svg", ".pdf"))
+    if args.example == "one-weight":
+        if args.spec is not None:
+            raise CliError("give either --spec or --example, not both")
+        return _one_weight(args, steps or 10, plot)
     net, X, Y, learning_rate, loss = _spec_network(args.spec)
     try:
         report = explain_step(net, X, Y, loss=loss, learning_rate=learning_rate, steps=steps)
@@ -92,6 +109,25 @@ def run_explain(args) -> int:
         save_figure(network_diagram(net, X), plot)
         if not args.json:
             print(f"\ndiagram written to {plot}")
+    return 0
+
+
+def _one_weight(args, steps: int, plot) -> int:
+    """``bprop explain --example one-weight``: the article's tables, the descent, and E(W) drawn."""
+    from ..insight.one_weight import format_one_weight, one_weight_report
+
+    report = one_weight_report(steps=steps)
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_one_weight(report))
+    if plot is not None:
+        from ..report.curves import save_figure
+        from ..report.error_curve import error_curve
+
+        save_figure(error_curve(report), plot)
+        if not args.json:
+            print(f"\nplot of E(W) written to {plot}")
     return 0
 
 

@@ -211,23 +211,53 @@ def explain_step(
     ``forward``, ``error``, ``chain_<w>`` for the first weight of the output layer and of the first
     layer, ``gradients``, ``updated``, ``error_after_one_step``; with ``steps > 0`` also
     ``after_steps`` (``E_total`` and each ``out_o*`` after that many steps in all).
+
+    With several examples (rows of ``X``) the error is summed over them, as the article sums it:
+    ``examples`` holds each one's ``inputs``, ``targets``, ``forward``, ``error``, ``chain_*`` and
+    ``gradients`` (each from a real pass on that row alone); ``error`` holds ``E_total = Σₙ Eₙ`` and
+    ``gradients`` the summed gradient ``Σₙ ∂Eₙ/∂w``, from one real pass on the whole batch (bprop's
+    losses average over a batch, so that pass's gradient times the number of examples); the step is
+    ``w⁺ = w − η·Σₙ ∂Eₙ/∂w``, and ``after_steps`` lists every example's outputs under ``outputs``.
     """
     net = net.astype(np.float64)
     X = net.check_X(X)
     Y = net.check_Y(Y, X.shape[0])
     loss_fn = get_loss(loss)
-    if X.shape[0] != 1:
-        raise ValueError(f"explain shows one example at a time; got {X.shape[0]} inputs")
     if any(not layer.param_names for layer in net.layers):
         raise ValueError("explain shows networks whose every layer has weights (no dropout); remove the dropout")
     units = _unit_names(net)
-    report: dict[str, Any] = {
-        "inputs": dict(zip(units[0], X[0].tolist())),
-        "targets": dict(zip(units[-1], Y[0].tolist())),
-        "learning_rate": learning_rate,
-        "loss": loss_fn.name,
-        "initial": _named_parameters(net, net.parameters()),
-    }
+    n = X.shape[0]
+    report: dict[str, Any] = {}
+    if n == 1:
+        report["inputs"], report["targets"] = _named_row(units[0], X[0]), _named_row(units[-1], Y[0])
+    report.update(learning_rate=learning_rate, loss=loss_fn.name, initial=_named_parameters(net, net.parameters()))
+    examples = [_example(net, X[[i]], Y[[i]], loss_fn, units) for i in range(n)]
+    if n == 1:
+        report.update(examples[0])
+        grads = [None if g is None else g.copy() for g in net.gradients()]
+    else:
+        report["n_examples"] = n
+        report["examples"] = [{"inputs": _named_row(units[0], X[i]), "targets": _named_row(units[-1], Y[i]), **ex}
+                              for i, ex in enumerate(examples)]  # fmt: skip
+        mean_E, mean_grads = net.loss_and_gradients(X, Y, loss_fn)
+        grads = [None if g is None else g * n for g in mean_grads]
+        report["error"] = {"E_total": mean_E * n}
+        report["gradients"] = _named_parameters(net, grads)
+    SGD(learning_rate).step(net.parameters(), grads)
+    report["updated"] = _named_parameters(net, [p if g is not None else None for p, g in zip(net.parameters(), grads)])
+    report["error_after_one_step"] = net.loss(X, Y, loss_fn) * n
+    if steps > 0:
+        report["after_steps"] = _after_steps(net, X, Y, loss_fn, learning_rate, steps, units[-1])
+    return report
+
+
+def _named_row(names: list[str], row: np.ndarray) -> dict[str, float]:
+    return dict(zip(names, row.tolist()))
+
+
+def _example(net: Sequential, X: np.ndarray, Y: np.ndarray, loss_fn, units: list[list[str]]) -> dict[str, Any]:
+    """``forward``, ``error``, ``chain_*`` and ``gradients`` of one real pass on one example (the
+    network is left unchanged; its gradient buffers hold this example's gradients)."""
     with Trace(net) as trace:
         E_total, grads = net.loss_and_gradients(X, Y, loss_fn)
     fused = loss_fn.fused_activation is not None
@@ -237,7 +267,6 @@ def explain_step(
             forward[f"net_{name}"] = float(trace[k, "z"][0, j])
         for j, name in enumerate(names):
             forward[f"out_{name}"] = float(_output(net, trace, k, fused)[0, j])
-    report["forward"] = forward
     out_last = _output(net, trace, len(net.layers) - 1, fused)
     logits = trace[len(net.layers) - 1, "z"]
     per_output = (
@@ -248,26 +277,29 @@ def explain_step(
         if loss_fn.name in ("half_sse", "binary_cross_entropy")
         else {}
     )
-    report["error"] = {**per_output, "E_total": E_total}
+    numbers: dict[str, Any] = {"forward": forward, "error": {**per_output, "E_total": E_total}}
     first_weights = np.cumsum([0] + [layer.W.size for layer in net.layers]) + 1
     for k in sorted({len(net.layers) - 1, 0}, reverse=True):
-        report[f"chain_w{first_weights[k]}"] = _chain(net, trace, units, k, fused)
-    report["gradients"] = _named_parameters(net, [None if g is None else g.copy() for g in grads])
-    SGD(learning_rate).step(net.parameters(), grads)
-    report["updated"] = _named_parameters(net, [p if g is not None else None for p, g in zip(net.parameters(), grads)])
-    report["error_after_one_step"] = net.loss(X, Y, loss_fn)
-    if steps > 0:
-        optimizer = SGD(learning_rate)
-        for _ in range(steps - 1):
-            _, grads = net.loss_and_gradients(X, Y, loss_fn)
-            optimizer.step(net.parameters(), grads)
-        outputs = net.forward(X)[0]
-        report["after_steps"] = {
-            "steps": steps,
-            "E_total": net.loss(X, Y, loss_fn),
-            **{f"out_{name}": float(v) for name, v in zip(units[-1], outputs)},
-        }
-    return report
+        numbers[f"chain_w{first_weights[k]}"] = _chain(net, trace, units, k, fused)
+    numbers["gradients"] = _named_parameters(net, [None if g is None else g.copy() for g in grads])
+    return numbers
+
+
+def _after_steps(net: Sequential, X, Y, loss_fn, learning_rate: float, steps: int, outputs: list[str]) -> dict:
+    """Train on to ``steps`` steps in all (the first is taken): SGD on the summed error, which is the
+    engine's batch mean at rate η·n."""
+    n = X.shape[0]
+    optimizer = SGD(learning_rate * n)
+    for _ in range(steps - 1):
+        _, grads = net.loss_and_gradients(X, Y, loss_fn)
+        optimizer.step(net.parameters(), grads)
+    out = net.forward(X)
+    after: dict[str, Any] = {"steps": steps, "E_total": net.loss(X, Y, loss_fn) * n}
+    if n == 1:
+        after.update({f"out_{name}": float(v) for name, v in zip(outputs, out[0])})
+    else:
+        after["outputs"] = [_named_row([f"out_{name}" for name in outputs], row) for row in out]
+    return after
 
 
 def _output(net: Sequential, trace: Trace, k: int, fused: bool) -> np.ndarray:
@@ -309,6 +341,8 @@ def json_safe(report: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     def clean(name: str, value: Any) -> Any:
         if isinstance(value, dict):
             return {key: clean(f"{name}.{key}", item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(f"{name}.{i}", item) for i, item in enumerate(value)]
         if isinstance(value, float) and not np.isfinite(value):
             replaced.append(name)
             return None
@@ -325,30 +359,15 @@ def _fmt(value: float) -> str:
 
 def format_text(report: dict[str, Any]) -> str:
     """Render :func:`explain_step`'s report as the article lays it out, one named number per line."""
-    lines = ["The forward pass"]
-    lines += [f"  {name:<10} = {_fmt(v)}" for name, v in report["forward"].items()]
-    lines += ["", f"The error ({report['loss']})"]
-    lines += [f"  {name:<10} = {_fmt(v)}" for name, v in report["error"].items()]
-    lines += ["", "The backward pass (chain rule)"]
-    for key, factors in report.items():
-        if not key.startswith("chain_"):
-            continue
-        w = key.removeprefix("chain_")
-        *parts, total_name = factors
-        total = factors[total_name]
-        product = [name for name in parts if not name.startswith("dE_o") or name == f"dE_d{w}"]
-        terms = [name for name in parts if name not in product]
-        lines.append(f"  ∂E/∂{w}:")
-        for name in terms:
-            lines.append(f"    {_pretty(name):<22} = {_fmt(factors[name])}")
-        if terms:
-            lines.append(f"    {_pretty(product[0]):<22} = " + " + ".join(_pretty(n) for n in terms))
-        lines.append(f"    {_pretty(total_name)} = " + " · ".join(_pretty(n) for n in product))
-        values = " · ".join(_fmt(factors[n]) for n in product)
-        lines.append(f"    {'':<{len(_pretty(total_name))}} = {values} = {_fmt(total)}")
-    lines += ["", "Gradients"]
-    lines += [f"  ∂E/∂{name:<6} = {_fmt(v)}" for name, v in report["gradients"].items()]
-    lines += ["", f"Updated weights (learning rate η = {report['learning_rate']:g}: w⁺ = w − η·∂E/∂w)"]
+    if "examples" not in report:
+        lines = _example_text(report, "", report["loss"])
+        lines += ["", "Gradients"]
+        lines += [f"  ∂E/∂{name:<6} = {_fmt(v)}" for name, v in report["gradients"].items()]
+        rule = "w⁺ = w − η·∂E/∂w"
+    else:
+        lines = _examples_text(report)
+        rule = "w⁺ = w − η·Σₙ ∂Eₙ/∂w"
+    lines += ["", f"Updated weights (learning rate η = {report['learning_rate']:g}: {rule})"]
     lines += [f"  {name + '⁺':<8} = {_fmt(v)}" for name, v in report["updated"].items()]
     lines += [
         "",
@@ -357,9 +376,72 @@ def format_text(report: dict[str, Any]) -> str:
     ]
     if "after_steps" in report:
         after = report["after_steps"]
-        outs = ", ".join(f"{k} = {_fmt(v)}" for k, v in after.items() if k.startswith("out_"))
+        rows = after.get("outputs", [after])
+        outs = "; ".join(
+            (f"example {i}: " if len(rows) > 1 else "")
+            + ", ".join(f"{k} = {_fmt(v)}" for k, v in row.items() if k.startswith("out_"))
+            for i, row in enumerate(rows, 1)
+        )
         lines.append(f"After {after['steps']} steps: E_total = {_fmt(after['E_total'])}; {outs}")
     return "\n".join(lines)
+
+
+def _examples_text(report: dict[str, Any]) -> list[str]:
+    """Each example's numbers, then the sums over the examples."""
+    n = report["n_examples"]
+    lines = [f"{n} examples: the error is their sum, E_total = Σₙ Eₙ, and ∂E_total/∂w = Σₙ ∂Eₙ/∂w"]
+    for i, example in enumerate(report["examples"], 1):
+        given = ", ".join(f"{k} = {_fmt(v)}" for k, v in example["inputs"].items())
+        wanted = ", ".join(f"{k} = {_fmt(v)}" for k, v in example["targets"].items())
+        lines += ["", f"Example {i}: {given} → targets {wanted}"]
+        lines += _example_text(example, "  ", f"{report['loss']}, this example")
+        lines += ["", "  Gradients of this example's error"]
+        lines += [f"    ∂E{_sub(i)}/∂{name:<6} = {_fmt(v)}" for name, v in example["gradients"].items()]
+    lines += ["", f"Summed over the {n} examples"]
+    each = _sum_text([ex["error"]["E_total"] for ex in report["examples"]])
+    lines.append(f"  E_total = {each} = {_fmt(report['error']['E_total'])}")
+    for name, total in report["gradients"].items():
+        terms = _sum_text([ex["gradients"][name] for ex in report["examples"]])
+        lines.append(f"  ∂E_total/∂{name} = {terms} = {_fmt(total)}")
+    return lines
+
+
+def _sum_text(values: list[float]) -> str:
+    """``a + b − c``: each term's sign as the operator."""
+    text = _fmt(values[0])
+    for v in values[1:]:
+        text += f" − {_fmt(-v)}" if v < 0 else f" + {_fmt(v)}"
+    return text
+
+
+def _sub(i: int) -> str:
+    return str(i).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+def _example_text(block: dict[str, Any], indent: str, loss: str) -> list[str]:
+    """The forward pass, the error and the chain rule of one example."""
+    lines = [f"{indent}The forward pass"]
+    lines += [f"{indent}  {name:<10} = {_fmt(v)}" for name, v in block["forward"].items()]
+    lines += ["", f"{indent}The error ({loss})"]
+    lines += [f"{indent}  {name:<10} = {_fmt(v)}" for name, v in block["error"].items()]
+    lines += ["", f"{indent}The backward pass (chain rule)"]
+    for key, factors in block.items():
+        if not key.startswith("chain_"):
+            continue
+        w = key.removeprefix("chain_")
+        *parts, total_name = factors
+        total = factors[total_name]
+        product = [name for name in parts if not name.startswith("dE_o") or name == f"dE_d{w}"]
+        terms = [name for name in parts if name not in product]
+        lines.append(f"{indent}  ∂E/∂{w}:")
+        for name in terms:
+            lines.append(f"{indent}    {_pretty(name):<22} = {_fmt(factors[name])}")
+        if terms:
+            lines.append(f"{indent}    {_pretty(product[0]):<22} = " + " + ".join(_pretty(n) for n in terms))
+        lines.append(f"{indent}    {_pretty(total_name)} = " + " · ".join(_pretty(n) for n in product))
+        values = " · ".join(_fmt(factors[n]) for n in product)
+        lines.append(f"{indent}    {'':<{len(_pretty(total_name))}} = {values} = {_fmt(total)}")
+    return lines
 
 
 def _pretty(name: str) -> str:
