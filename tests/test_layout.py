@@ -19,11 +19,12 @@ RANKS = {
     "insight": 3,
     "tables": 3,
     "report": 4,
+    "export": 4,
     "estimators": 5,
     "cli": 5,
     "examples": 5,
 }
-READING_ORDER = ["nn", "training", "insight", "tables", "report", "estimators", "cli"]
+READING_ORDER = ["nn", "training", "insight", "tables", "report", "export", "estimators", "cli"]
 
 
 def modules():
