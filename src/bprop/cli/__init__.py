@@ -1,4 +1,4 @@
-"""The ``bprop`` command: train / evaluate / predict on CSV, info, explain and gradcheck; thin by design,
+"""The ``bprop`` command: train / evaluate / predict on CSV, info, explain, gradcheck and export; thin by design,
 every user mistake one ``error:`` line on stderr, exit status 2, no traceback, nothing written.
 May import: everything (it is the top)."""
 
@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import model_commands, teach_commands, train_command
+    from . import export_command, model_commands, teach_commands, train_command
 
     parser = _Parser(prog="bprop", description="Train multi-layer perceptrons by backpropagation.")
     from ..version import __version__
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_command.register(sub)
     model_commands.register(sub)
     teach_commands.register(sub)
+    export_command.register(sub)
     return parser
 
 

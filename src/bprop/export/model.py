@@ -32,7 +32,7 @@ from .features import ML_DOMAIN, feature_nodes
 from .graph import Graph, tensor_type
 from .network import check_exportable, network_nodes
 
-__all__ = ["OPSET", "ML_OPSET", "to_onnx", "export_onnx", "OUTPUTS"]
+__all__ = ["OPSET", "ML_OPSET", "to_onnx", "export_onnx", "stored_encoder", "OUTPUTS"]
 
 OPSET = 9
 ML_OPSET = 2
@@ -62,7 +62,7 @@ def _as_model(model) -> Model:
     )
 
 
-def _encoder(model: Model) -> TableEncoder:
+def stored_encoder(model: Model) -> TableEncoder:
     """The model's stored TableEncoder, checked against its network's widths."""
     try:
         encoder = TableEncoder.from_dict(model.preprocessing)
@@ -166,7 +166,7 @@ def to_onnx(model: Model | Sequential | str | os.PathLike, *, preprocessing: boo
         preprocessing = bool(model.preprocessing)
     if preprocessing and not model.preprocessing:
         raise ValueError("the model has no stored preprocessing (not written by bprop train); pass preprocessing=False")
-    encoder = _encoder(model) if model.preprocessing else None
+    encoder = stored_encoder(model) if model.preprocessing else None
     dtype = model.net.dtype
     if preprocessing:
         graph = Graph(reserved={*encoder.features.feature_names, *OUTPUTS})
