@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 def run_export(args) -> int:
     from .. import modelfile
-    from ..export.check import check_export
+    from ..export.check import Comparison
     from ..export.model import OPSET, export_onnx, stored_encoder
     from .model_commands import read_rows
 
@@ -46,17 +46,18 @@ def run_export(args) -> int:
             f"{args.model!r} has no stored preprocessing (not written by bprop train); "
             "export the network alone with --no-preprocessing"
         )
-    table = None
+    comparison = None
     if args.check is not None:
         if not model.preprocessing:
             raise CliError(f"--check reads raw rows, but {args.model!r} has no stored preprocessing to encode them")
         _needs_onnxruntime()
-        table = read_rows(stored_encoder(model), args.check)  # before writing: a bad DATA leaves nothing behind
+        # Before writing: DATA that cannot be read or encoded leaves nothing behind.
+        comparison = Comparison(model, read_rows(stored_encoder(model), args.check))
     export_onnx(model, out, preprocessing=not args.no_preprocessing)
     print(f"ONNX model written to {out} (opset {OPSET})")
-    if table is None:
+    if comparison is None:
         return 0
-    result = check_export(out, model, table)
+    result = comparison.run(out)
     print(result.summary(), file=sys.stdout if result.passed else sys.stderr)
     return 0 if result.passed else 1
 

@@ -2,6 +2,7 @@
 May import: nn, modelfile, tables, files, version (and onnx; onnxruntime only to check an export)."""
 
 from .check import CheckResult as CheckResult
+from .check import Comparison as Comparison
 from .check import check_export as check_export
 from .features import onnx_inputs as onnx_inputs
 from .model import OPSET as OPSET

@@ -15,7 +15,7 @@ from .model import stored_encoder
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CheckResult", "check_export", "TOLERANCE"]
+__all__ = ["CheckResult", "Comparison", "check_export", "TOLERANCE"]
 
 #: Largest absolute difference accepted between onnxruntime and bprop (probabilities; values are compared
 #: in units of the target's standard deviation, since a float32 network's rounding scales with it).
@@ -64,28 +64,40 @@ def _session(path: str | os.PathLike):
     return onnxruntime.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
 
 
-def check_export(path: str | os.PathLike, model: Model, table: pd.DataFrame) -> CheckResult:
-    """Predict ``table``'s rows with the ONNX file at ``path`` (onnxruntime) and with ``model`` (bprop).
+class Comparison:
+    """bprop's predictions of a table's raw rows and the graph inputs for the same rows, ready to compare
+    with any export of ``model``: built first, so rows that cannot be encoded fail before anything is written.
 
     ``table`` holds raw rows read as ``bprop predict`` reads them; the target column, if present, is ignored.
     """
-    encoder = stored_encoder(model)
-    session = _session(path)
-    names = [node.name for node in session.get_inputs()]
-    X = encoder.features.transform(table.drop(columns=[encoder.target.name_], errors="ignore"))
-    reference = model.net.forward(X)
-    if names == ["input"]:  # the network alone
-        (output,) = session.run(["output"], {"input": X.astype(model.net.dtype)})
-        difference = float(np.abs(output.astype(np.float64) - reference).max(initial=0.0))
-        return CheckResult(len(X), "outputs", 0, difference, TOLERANCE)
-    outputs = [o.name for o in session.get_outputs()]
-    results = dict(zip(outputs, session.run(outputs, onnx_inputs(encoder.features, table))))
-    target = encoder.target
-    if target.task_ == "regression":
-        values = target.inverse_transform(reference)
-        difference = float(np.abs(results["value"] - values).max(initial=0.0))
-        return CheckResult(len(X), "values", 0, difference, TOLERANCE * max(1.0, target.scale_))
-    labels = np.array([str(c) for c in target.inverse_transform(reference)], dtype=object)
-    mismatches = int((np.array([str(c) for c in results["label"]], dtype=object) != labels).sum())
-    difference = float(np.abs(results["probabilities"].astype(np.float64) - reference).max(initial=0.0))
-    return CheckResult(len(X), "probabilities", mismatches, difference, TOLERANCE)
+
+    def __init__(self, model: Model, table: pd.DataFrame) -> None:
+        self.model = model
+        self.encoder = encoder = stored_encoder(model)
+        self.X = encoder.features.transform(table.drop(columns=[encoder.target.name_], errors="ignore"))
+        self.reference = model.net.forward(self.X)
+        self.feeds = onnx_inputs(encoder.features, table)
+
+    def run(self, path: str | os.PathLike) -> CheckResult:
+        """Run the ONNX file at ``path`` in onnxruntime and compare."""
+        session = _session(path)
+        n_rows, reference, target = len(self.X), self.reference, self.encoder.target
+        if [node.name for node in session.get_inputs()] == ["input"]:  # the network alone
+            (output,) = session.run(["output"], {"input": self.X.astype(self.model.net.dtype)})
+            difference = float(np.abs(output.astype(np.float64) - reference).max(initial=0.0))
+            return CheckResult(n_rows, "outputs", 0, difference, TOLERANCE)
+        outputs = [o.name for o in session.get_outputs()]
+        results = dict(zip(outputs, session.run(outputs, self.feeds)))
+        if target.task_ == "regression":
+            values = target.inverse_transform(reference)
+            difference = float(np.abs(results["value"] - values).max(initial=0.0))
+            return CheckResult(n_rows, "values", 0, difference, TOLERANCE * max(1.0, target.scale_))
+        labels = np.array([str(c) for c in target.inverse_transform(reference)], dtype=object)
+        mismatches = int((np.array([str(c) for c in results["label"]], dtype=object) != labels).sum())
+        difference = float(np.abs(results["probabilities"].astype(np.float64) - reference).max(initial=0.0))
+        return CheckResult(n_rows, "probabilities", mismatches, difference, TOLERANCE)
+
+
+def check_export(path: str | os.PathLike, model: Model, table: pd.DataFrame) -> CheckResult:
+    """Predict ``table``'s raw rows with the ONNX file at ``path`` (onnxruntime) and with ``model`` (bprop)."""
+    return Comparison(model, table).run(path)

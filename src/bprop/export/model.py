@@ -74,15 +74,17 @@ def stored_encoder(model: Model) -> TableEncoder:
             f"the model is inconsistent: its preprocessing makes {widths[0]} inputs and reads {widths[1]} outputs, "
             f"but its network takes {model.net.n_inputs} and gives {model.net.n_outputs}; train the model again"
         )
-    names = encoder.features.feature_names
-    for name in names:
+    return encoder
+
+
+def _check_input_names(encoder: TableEncoder) -> None:
+    for name in encoder.features.feature_names:
         if name in OUTPUTS or name == "" or name.startswith("bprop/"):
             raise ValueError(
                 f"feature column {name!r} cannot name an input of the ONNX graph (the names {list(OUTPUTS)} are its "
                 "outputs, 'bprop/…' its internal tensors); rename the column and train again, or export the network "
                 "alone (preprocessing=False, bprop export --no-preprocessing)"
             )
-    return encoder
 
 
 def _value_info(name: str, element_type: int, shape: list):
@@ -169,6 +171,7 @@ def to_onnx(model: Model | Sequential | str | os.PathLike, *, preprocessing: boo
     encoder = stored_encoder(model) if model.preprocessing else None
     dtype = model.net.dtype
     if preprocessing:
+        _check_input_names(encoder)
         graph = Graph(reserved={*encoder.features.feature_names, *OUTPUTS})
         inputs = _raw_inputs(encoder)
         encoded = feature_nodes(graph, encoder.features, dtype)
