@@ -70,7 +70,9 @@ def _with_network(model_path, hidden: str, output: str, dtype="float32"):
     return model
 
 
-@pytest.mark.parametrize(("hidden", "output"), [("softmax", "sigmoid"), ("sigmoid", "softmax"), ("tanh", "identity")])
+@pytest.mark.parametrize(
+    ("hidden", "output"), [("softmax", "sigmoid"), ("sigmoid", "softmax"), ("tanh", "identity"), ("leaky_relu", "relu")]
+)
 def test_every_activation_in_any_place(hidden, output, folder, new_rows):
     model_path, _ = train_model(folder, "base", table_text(80, 3), "--layers", "4")
     for dtype in ("float32", "float64"):

@@ -8,6 +8,7 @@ The sub-packages, in reading order (each may import only those before it, and ``
 - ``insight/`` — looking without changing: gradcheck, Trace, findings, explain.
 - ``tables/`` — CSV → arrays: reading with stored column types, encoding, targets, bundled datasets.
 - ``report/`` — figures and the HTML report.
+- ``export/`` — ONNX graphs of a model with its preprocessing (``export_onnx``).
 - ``estimators/`` — scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` API over the same engine.
 - ``cli/`` — the ``bprop`` command.
 
@@ -52,6 +53,8 @@ from .version import __version__ as __version__
 _LAZY = {"save": "modelfile", "load": "modelfile", "Model": "modelfile"}
 # The scikit-learn estimators need the ``sklearn`` extra: same lazy import.
 _LAZY |= {"MLPClassifier": "estimators", "MLPRegressor": "estimators"}
+# ONNX export needs the ``onnx`` extra; skl2onnx's converters are registered on request.
+_LAZY |= {"export_onnx": "export", "register_skl2onnx": "estimators"}
 
 
 def __getattr__(name: str):

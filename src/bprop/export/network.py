@@ -46,11 +46,15 @@ def check_exportable(net: Sequential) -> None:
             )
 
 
-def _activation(graph: Builder, layer: Dense, z: str, index: int) -> str:
+def _activation(graph: Builder, layer: Dense, z: str, index: int, dtype: np.dtype) -> str:
     op = ACTIVATION_OPS[layer.activation.name]
     if op is None:
         return z
     attributes = {}
+    if op == "LeakyRelu" and dtype != np.float32:
+        # onnxruntime has LeakyRelu for float only: max(z, slope·z) is the same function (0 ≤ slope < 1)
+        slope = graph.constant(f"layer{index}/slope", np.array(layer.activation.slope, dtype=dtype))
+        return graph.node("Max", [z, graph.node("Mul", [z, slope], f"layer{index}/slope_z")], f"layer{index}/out")
     if op == "LeakyRelu":
         attributes["alpha"] = float(layer.activation.slope)
     elif op == "Softmax":
@@ -72,5 +76,5 @@ def network_nodes(graph: Builder, net: Sequential, x: str, dtype: np.dtype | Non
         b = graph.constant(f"layer{index}/b", layer.b.astype(dtype))
         product = graph.node("MatMul", [a, W], f"layer{index}/xW")
         z = graph.node("Add", [product, b], f"layer{index}/z")
-        a = _activation(graph, layer, z, index)
+        a = _activation(graph, layer, z, index, dtype)
     return a
