@@ -2,6 +2,10 @@
 
 They are never attached to a layer. State is kept per parameter position, so the same lists (in the
 same order) must be passed at every step; ``None`` gradients (frozen parameters) are skipped.
+
+The updates with state (momentum, Adam, AdamW, RMSprop) run as one compiled pass over each parameter
+when numba is installed (:mod:`bprop.nn._updates`), else as NumPy ufuncs with ``out=`` buffers; both
+perform the same operations in the same order and give the same bits.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import math
 
 import numpy as np
 
+from . import _updates
 from ._blas import descend_axpy
 from .checks import check_fraction, check_number
 
@@ -101,8 +106,14 @@ class SGD(Optimizer):
                 np.multiply(g, self.learning_rate, out=scaled)
                 p -= scaled
             return
-        scaled = self._buffer(i, "scaled", p)
         velocity = self._buffer(i, "velocity", p)
+        kernel = _updates.kernels().get("momentum")
+        views = _updates.flat(p, g, velocity) if kernel is not None else None
+        if views is not None:
+            cast = p.dtype.type
+            kernel(*views, cast(self.momentum), cast(self.learning_rate), self.nesterov)
+            return
+        scaled = self._buffer(i, "scaled", p)
         velocity *= self.momentum
         velocity += g
         if self.nesterov:
@@ -134,8 +145,24 @@ class Adam(Optimizer):
         self.epsilon = check_number("epsilon", epsilon, above=0)
 
     def _update(self, i, p, g):
+        self._adam(i, p, g, 1.0)
+
+    def _adam(self, i, p, g, decay: float) -> None:
+        """The update above after ``p ← decay·p`` (AdamW's decoupled decay; 1 for Adam)."""
         m = self._buffer(i, "m", p)
         v = self._buffer(i, "v", p)
+        t = self.iterations
+        step = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        eps_hat = self.epsilon * math.sqrt(1 - self.beta_2**t)
+        # η·m̂/(sqrt(v̂)+ε) rewritten with the corrections folded into one scalar step and ε̂ = ε·sqrt(1−β₂ᵗ).
+        kernel = _updates.kernels().get("adam")
+        views = _updates.flat(p, g, m, v) if kernel is not None else None
+        if views is not None:
+            b1, b2, cast = self.beta_1, self.beta_2, p.dtype.type
+            kernel(*views, cast(b1), cast(1 - b1), cast(b2), cast(1 - b2), cast(eps_hat), cast(step), cast(decay))
+            return
+        if decay != 1.0:
+            p *= decay
         scratch = self._buffer(i, "scratch", p)
         m *= self.beta_1
         np.multiply(g, 1 - self.beta_1, out=scratch)  # into the scratch buffer: no temporary per step
@@ -144,10 +171,6 @@ class Adam(Optimizer):
         np.multiply(g, g, out=scratch)
         scratch *= 1 - self.beta_2
         v += scratch
-        t = self.iterations
-        step = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        eps_hat = self.epsilon * math.sqrt(1 - self.beta_2**t)
-        # η·m̂/(sqrt(v̂)+ε) rewritten with the corrections folded into one scalar step and ε̂ = ε·sqrt(1−β₂ᵗ).
         np.sqrt(v, out=scratch)
         scratch += eps_hat
         np.divide(m, scratch, out=scratch)
@@ -184,9 +207,7 @@ class AdamW(Adam):
             )
 
     def _update(self, i, p, g):
-        if self.weight_decay:
-            p *= 1 - self.learning_rate * self.weight_decay
-        super()._update(i, p, g)
+        self._adam(i, p, g, 1 - self.learning_rate * self.weight_decay)
 
 
 class RMSprop(Optimizer):
@@ -208,6 +229,12 @@ class RMSprop(Optimizer):
 
     def _update(self, i, p, g):
         v = self._buffer(i, "v", p)
+        kernel = _updates.kernels().get("rmsprop")
+        views = _updates.flat(p, g, v) if kernel is not None else None
+        if views is not None:
+            cast = p.dtype.type
+            kernel(*views, cast(self.rho), cast(1 - self.rho), cast(self.epsilon), cast(self.learning_rate))
+            return
         scratch = self._buffer(i, "scratch", p)
         v *= self.rho
         np.multiply(g, g, out=scratch)
@@ -218,6 +245,14 @@ class RMSprop(Optimizer):
         np.divide(g, scratch, out=scratch)
         scratch *= self.learning_rate
         p -= scratch
+
+
+def add_l2(params: list[np.ndarray], grads: list[np.ndarray | None], l2: float, mask: list[bool]) -> None:
+    """``g ← g + l2·p`` in place for every parameter whose ``mask`` entry is true and that has a gradient:
+    the gradient of ``½·l2·‖p‖²`` added in one pass over each, without a temporary array."""
+    for p, g, wanted in zip(params, grads, mask):
+        if g is not None and wanted:
+            _updates.add_scaled(g, p, l2)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

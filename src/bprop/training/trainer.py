@@ -29,7 +29,7 @@ from ..nn.checks import check_positive_int, check_sample_weight
 from ..nn.losses import Loss, get_loss
 from ..nn.metrics import correct_rows, target_threshold
 from ..nn.network import Sequential
-from ..nn.optimizers import Optimizer
+from ..nn.optimizers import Optimizer, add_l2
 from ..nn.schedules import Schedule, get_schedule
 from .batches import evaluate_chunks, evaluate_unchecked
 from .callbacks import Callback, ProgressBar, wants_progress_bar
@@ -490,9 +490,7 @@ def _source_threshold(source) -> float:
 
 def _regularise(params, grads, weight_params, l2, clip_norm) -> None:
     if l2:
-        for p, g, is_weight in zip(params, grads, weight_params):
-            if g is not None and is_weight:
-                g += l2 * p
+        add_l2(params, grads, l2, weight_params)
     if clip_norm is not None:
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads if g is not None))
         if norm > clip_norm:
