@@ -21,10 +21,11 @@ RANKS = {
     "report": 4,
     "export": 4,
     "estimators": 5,
-    "cli": 5,
+    "playground": 5,
+    "cli": 6,
     "examples": 5,
 }
-READING_ORDER = ["nn", "training", "insight", "tables", "report", "export", "estimators", "cli"]
+READING_ORDER = ["nn", "training", "insight", "tables", "report", "export", "estimators", "playground", "cli"]
 
 
 def modules():

@@ -10,6 +10,7 @@ The sub-packages, in reading order (each may import only those before it, and ``
 - ``report/`` — figures and the HTML report.
 - ``export/`` — ONNX graphs of a model with its preprocessing (``export_onnx``).
 - ``estimators/`` — scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` API over the same engine.
+- ``playground/`` — the live page and its server: backprop stepped on this engine, every number shown.
 - ``cli/`` — the ``bprop`` command.
 
 Beside them: ``modelfile`` (one ``.safetensors`` file with checked JSON metadata), ``files`` (atomic

@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import export_command, model_commands, teach_commands, train_command
+    from . import export_command, model_commands, playground_command, teach_commands, train_command
 
     parser = _Parser(prog="bprop", description="Train multi-layer perceptrons by backpropagation.")
     from ..version import __version__
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.register(sub)
     teach_commands.register(sub)
     export_command.register(sub)
+    playground_command.register(sub)
     return parser
 
 

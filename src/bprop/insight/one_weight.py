@@ -36,6 +36,7 @@ __all__ = [
     "one_weight_network",
     "one_weight_try",
     "one_weight_report",
+    "one_weight_curve",
     "format_one_weight",
 ]
 
@@ -102,7 +103,6 @@ def one_weight_report(
     margin = max(0.5, 0.15 * (high - low))
     grid = np.linspace(low - margin, high + margin, points)
     X, Y = _arrays(ONE_WEIGHT_DATA)
-    curve = [one_weight_network(float(w)).loss(X, Y, "half_sse") * X.shape[0] for w in grid]
     return {
         "example": "one-weight",
         "model": "y = W·x",
@@ -112,8 +112,15 @@ def one_weight_report(
         "tries": tries,
         "descent": descent,
         "end": {"W": W, "E": one_weight_network(W).loss(X, Y, "half_sse") * X.shape[0]},
-        "curve": {"W": grid.tolist(), "E": curve},
+        "curve": one_weight_curve(grid),
     }
+
+
+def one_weight_curve(W_values) -> dict[str, list[float]]:
+    """``{"W": [...], "E": [...]}``: the summed error at each W, from the engine's forward pass."""
+    X, Y = _arrays(ONE_WEIGHT_DATA)
+    W_values = [float(w) for w in W_values]
+    return {"W": W_values, "E": [one_weight_network(w).loss(X, Y, "half_sse") * X.shape[0] for w in W_values]}
 
 
 def _fmt(value: float) -> str:

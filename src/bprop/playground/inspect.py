@@ -1,0 +1,173 @@
+"""The numbers behind a clicked neuron or weight, read from the record of one real update.
+
+A record (made by :class:`~bprop.playground.session.NetworkSession`) holds the :class:`Trace` of the
+update's forward and backward pass (per layer ``x``, ``z``, ``out``, ``dL_dout``, ``dL_dz``), the
+gradients the trainer's hook saw (before L2 and the update), every parameter before and after, and the
+optimiser's state after it. bprop's losses average over the batch, so the recorded ``dL_dz`` of row n is
+δₙ/N; each example's own δₙ = ∂Eₙ/∂net is N times it, and the batch gradient ∂E/∂w = (1/N)·Σₙ δₙ·aₙ is the
+``dW`` the engine formed. Nothing here runs a pass of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["unit_name", "step_summary", "unit_numbers", "weight_numbers", "bias_numbers"]
+
+
+def unit_name(n_layers: int, layer: int, unit: int) -> str:
+    """The article's name: ``i1`` (layer 0), ``h1`` (one hidden layer) or ``h2_1``, ``o1`` (the last)."""
+    if layer == 0:
+        return f"i{unit}"
+    if layer == n_layers:
+        return f"o{unit}"
+    return f"h{unit}" if n_layers == 2 else f"h{layer}_{unit}"
+
+
+def _weight_number(record: dict, layer: int, source: int, target: int) -> int:
+    """Article numbering: layer by layer, destination unit by destination unit, source by source."""
+    first = 1 + sum(record["before"][2 * k].size for k in range(layer - 1))
+    fan_in = record["before"][2 * (layer - 1)].shape[0]
+    return first + (target - 1) * fan_in + (source - 1)
+
+
+def _deltas(record: dict, k: int) -> np.ndarray:
+    """Each example's δ = ∂Eₙ/∂net of layer index ``k``: (N, units)."""
+    dL_dz = record["trace"][k, "dL_dz"]
+    return dL_dz * dL_dz.shape[0]
+
+
+def step_summary(net, record: dict) -> dict[str, Any]:
+    """What the diagram shows after an update: per unit the batch means of net, out and δ, per parameter
+    the gradient the update used (before L2) and the value after it."""
+    trace, n_layers = record["trace"], len(net.layers)
+    units = [{"out": trace[0, "x"].mean(axis=0).tolist()}]
+    for k in range(n_layers):
+        units.append({
+            "net": trace[k, "z"].mean(axis=0).tolist(), "out": trace[k, "out"].mean(axis=0).tolist(),
+            "delta": _deltas(record, k).mean(axis=0).tolist(),
+        })  # fmt: skip
+    grads = [None if g is None else g.tolist() for g in record["grads"]]
+    return {
+        "unit": record["unit"],
+        "rows": [int(r) + 1 for r in record["rows"]],
+        "units": units,
+        "gradients": [{"W": grads[2 * k], "b": grads[2 * k + 1]} for k in range(n_layers)],
+        "updated": [
+            {"W": record["after"][2 * k].tolist(), "b": record["after"][2 * k + 1].tolist()} for k in range(n_layers)
+        ],
+    }
+
+
+def unit_numbers(net, record: dict, Y: np.ndarray, layer: int, unit: int) -> dict[str, Any]:
+    """A neuron's net, out and δ for each example of the update, and their batch means."""
+    k, j, n_layers = layer - 1, unit - 1, len(net.layers)
+    trace = record["trace"]
+    z, out = trace[k, "z"][:, j], trace[k, "out"][:, j]
+    delta = _deltas(record, k)[:, j]
+    dE_dout = trace[k, "dL_dout"][:, j] * z.shape[0]
+    dout_dnet = net.layers[k].activation.derivative(trace[k, "out"])[:, j]
+    samples = []
+    for i, row in enumerate(record["rows"]):
+        sample = {"example": int(row) + 1, "net": float(z[i]), "out": float(out[i]), "dE_dout": float(dE_dout[i]),
+                  "dout_dnet": float(dout_dnet[i]), "delta": float(delta[i])}  # fmt: skip
+        if layer == n_layers:
+            sample["target"] = float(Y[row, j])
+        samples.append(sample)
+    name = unit_name(n_layers, layer, unit)
+    if layer == n_layers:
+        rule = f"δ_{name} = ∂E/∂out_{name} · ∂out_{name}/∂net_{name} = (out_{name} − target_{name}) · f′(net_{name})"
+    else:
+        rule = f"δ_{name} = (Σ_k w_{name}→k · δ_k) · f′(net_{name})"
+    return {
+        "layer": layer,
+        "unit": unit,
+        "name": name,
+        "activation": net.layers[k].activation.name,
+        "step": record["unit"],
+        "rule": rule,
+        "samples": samples,
+        "mean": {"net": float(z.mean()), "out": float(out.mean()), "delta": float(delta.mean())},
+    }
+
+
+def _update(record: dict, settings: dict, index: int, at: tuple, gradient: float | None) -> dict[str, Any] | None:
+    """The update applied to parameter ``index`` at ``at``: −η·(g + L2 term) for SGD, Adam's moments."""
+    if record["optimizer"] is None:
+        return None  # a preview: no update applied yet
+    before, after = float(record["before"][index][at]), float(record["after"][index][at])
+    update: dict[str, Any] = {"before": before, "after": after, "applied": after - before}
+    if gradient is None:
+        return update
+    eta = settings["learning_rate"]
+    l2 = settings["l2"] if index % 2 == 0 else 0.0  # L2 acts on weights only, as in the trainer
+    g = gradient + l2 * before
+    update.update(l2=l2, l2_term=l2 * before, g=g, eta=eta)
+    if settings["optimizer"] == "sgd":
+        update["formula"] = "w⁺ = w − η·(∂E/∂w + λ·w)" if l2 else "w⁺ = w − η·∂E/∂w"
+        update["minus_eta_g"] = -eta * g
+        return update
+    slot = record["optimizer"]["state"][index]
+    t = record["optimizer"]["iterations"]
+    b1, b2, eps = settings["beta_1"], settings["beta_2"], settings["epsilon"]
+    m, v = float(slot["m"][at]), float(slot["v"][at])
+    m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+    update.update(
+        formula="m ← β₁·m + (1−β₁)·g;  v ← β₂·v + (1−β₂)·g²;  w⁺ = w − η·m̂/(√v̂ + ε)",
+        t=t, beta_1=b1, beta_2=b2, epsilon=eps, m=m, v=v, m_hat=m_hat, v_hat=v_hat,
+        adam_step=-eta * m_hat / (math.sqrt(v_hat) + eps),
+    )  # fmt: skip
+    return update
+
+
+def weight_numbers(record: dict, settings: dict, layer: int, source: int, target: int) -> dict[str, Any]:
+    """∂E/∂w = δ·a for each example with the numbers, the batch gradient the engine formed, the update."""
+    k, i, j = layer - 1, source - 1, target - 1
+    n_layers = len(record["before"]) // 2
+    a = record["trace"][k, "x"][:, i]
+    delta = _deltas(record, k)[:, j]
+    grad = record["grads"][2 * k]
+    gradient = None if grad is None else float(grad[i, j])
+    samples = [{"example": int(row) + 1, "delta": float(d), "a": float(x), "product": float(d * x)}
+               for row, d, x in zip(record["rows"], delta, a)]  # fmt: skip
+    src, dst = unit_name(n_layers, layer - 1, source), unit_name(n_layers, layer, target)
+    return {
+        "name": f"w{_weight_number(record, layer, source, target)}",
+        "layer": layer,
+        "from": source,
+        "to": target,
+        "from_name": src,
+        "to_name": dst,
+        "rule": f"∂E/∂w = δ_{dst} · out_{src}" + (" (mean over the batch)" if len(samples) > 1 else ""),
+        "frozen": grad is None,
+        "samples": samples,
+        "gradient": gradient,
+        "update": _update(record, settings, 2 * k, (i, j), gradient),
+    }
+
+
+def bias_numbers(record: dict, settings: dict, layer: int, unit: int) -> dict[str, Any]:
+    """As :func:`weight_numbers` for a bias: its input is 1, so ∂E/∂b = δ."""
+    k, j = layer - 1, unit - 1
+    n_layers = len(record["before"]) // 2
+    delta = _deltas(record, k)[:, j]
+    grad = record["grads"][2 * k + 1]
+    gradient = None if grad is None else float(grad[j])
+    name = unit_name(n_layers, layer, unit)
+    return {
+        "name": f"b_{name}",
+        "layer": layer,
+        "unit": unit,
+        "to_name": name,
+        "rule": f"∂E/∂b = δ_{name} · 1",
+        "frozen": grad is None,
+        "samples": [
+            {"example": int(r) + 1, "delta": float(d), "a": 1.0, "product": float(d)}
+            for r, d in zip(record["rows"], delta)
+        ],
+        "gradient": gradient,
+        "update": _update(record, settings, 2 * k + 1, (j,), gradient),
+    }

@@ -1,0 +1,251 @@
+"""The playground's server: the page, its static files, and one WebSocket per tab (Starlette + uvicorn).
+
+Each WebSocket gets its own session (a network, its data and bprop's Trainer), ended when the socket
+closes. Requests are answered in order, and while playing the server takes as many steps per frame as
+the chosen speed asks and a time budget allows, so a frame goes out about every
+:data:`FRAME_SECONDS` however fast the steps are. A WebSocket is accepted only from a page the server
+itself served (its ``Origin`` is this server's address, on a loopback name unless ``--host`` was given);
+nothing reads or writes a file except the page's own static files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import socket
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.responses import FileResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .one_weight import OneWeightSession
+from .protocol import ProtocolError, parse_message
+from .session import NetworkSession
+
+__all__ = ["create_app", "bind", "serve", "origin_allowed", "LOOPBACK_NAMES", "FRAME_SECONDS"]
+
+STATIC = Path(__file__).parent / "static"
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+FRAME_SECONDS = 0.05
+#: Of each frame, the time steps may take; the rest is left for drawing and for requests.
+STEP_BUDGET = 0.03
+#: A request for many steps stops after this long (the reply says how many were taken).
+REQUEST_BUDGET = 1.0
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def origin_allowed(headers: Any, allowed_hosts: Iterable[str] | None) -> bool:
+    """Whether a WebSocket handshake comes from a page of this server: its ``Origin`` is an http(s) URL of
+    exactly the ``Host`` it connected to, and (unless ``allowed_hosts`` is None) that host is one of them.
+    No ``Origin`` at all is refused too: every browser sends one."""
+    origin, host = headers.get("origin"), headers.get("host")
+    if not origin or not host:
+        return False
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or parts.netloc.lower() != host.lower():
+        return False
+    return allowed_hosts is None or (parts.hostname or "") in set(allowed_hosts)
+
+
+def _session(settings: dict[str, Any]):
+    mode = settings.get("mode", "article")
+    if mode == "one-weight":
+        return OneWeightSession(learning_rate=settings.get("learning_rate"))
+    options = {
+        key: settings[key] for key in ("optimizer", "learning_rate", "l2", "batch_size", "seed") if key in settings
+    }
+    return NetworkSession(mode, **options)
+
+
+class Connection:
+    """One tab: its session, whether it plays, at what speed, and the loop answering its messages."""
+
+    def __init__(self, websocket: WebSocket, frame_seconds: float) -> None:
+        self.websocket, self.frame_seconds = websocket, frame_seconds
+        self.settings: dict[str, Any] = {"mode": "article"}
+        self.session = _session(self.settings)
+        self.playing, self.play_unit, self.speed = False, "batch", 20.0
+        self.credit, self.last_frame = 0.0, time.perf_counter()
+
+    async def run(self) -> None:
+        queue: asyncio.Queue = asyncio.Queue()
+        reader = asyncio.create_task(self._read(queue))
+        try:
+            await self._send(self._state())
+            while True:
+                try:
+                    frame = await asyncio.wait_for(queue.get(), self.frame_seconds if self.playing else None)
+                except TimeoutError:
+                    await self._frame()
+                    continue
+                if frame is None:
+                    break
+                await self._answer(frame)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the tab went away mid-send
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            self.session = None  # the trainer ends with the tab
+
+    async def _read(self, queue: asyncio.Queue) -> None:
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                queue.put_nowait(message.get("text") if message.get("text") is not None else message.get("bytes"))
+        finally:
+            queue.put_nowait(None)
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        await self.websocket.send_text(json.dumps(payload, allow_nan=False))
+
+    def _state(self, request_id: Any = None, **extra: Any) -> dict[str, Any]:
+        state = self.session.state()
+        state.update(playing=self.playing, play_unit=self.play_unit, speed=self.speed, **extra)
+        if request_id is not None:
+            state["id"] = request_id
+        return state
+
+    async def _frame(self) -> None:
+        """One frame while playing: the steps the speed asks for since the last frame, within the budget."""
+        now = time.perf_counter()
+        # Steps owed are capped at a few frames' worth, so a slow machine skips rather than piles up.
+        self.credit = min(self.credit + self.speed * (now - self.last_frame), max(1.0, self.speed * 0.2))
+        self.last_frame = now
+        count = int(self.credit)
+        if count < 1:
+            return
+        self.credit -= count
+        try:
+            done = self.session.step(self.play_unit, count, budget=STEP_BUDGET)
+        except ValueError as exc:
+            self.playing = False
+            await self._send({"type": "error", "error": " ".join(str(exc).split()), "request": "play"})
+            done = 0
+        await self._send(self._state(done=done))
+
+    async def _answer(self, text: Any) -> None:
+        request_id, kind = None, None
+        try:
+            kind, fields, request_id = parse_message(text)
+            reply = self._handle(kind, fields)
+        except ValueError as exc:  # ProtocolError, or a value the session refuses
+            if isinstance(exc, ProtocolError) and exc.kind is not None:
+                kind, request_id = exc.kind, exc.request_id
+            reply = {"type": "error", "error": " ".join(str(exc).split())[:500], "request": kind}
+        except Exception as exc:  # a bug must not end the tab's session, nor print a traceback
+            reply = {"type": "error", "error": f"internal error ({type(exc).__name__}); press reset", "request": kind}
+        if request_id is not None:
+            reply["id"] = request_id
+        await self._send(reply)
+
+    def _handle(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+        session = self.session
+        if kind in ("setup", "reset"):
+            settings = {**self.settings, **fields}
+            if "mode" in fields and fields["mode"] != self.settings.get("mode"):
+                settings = dict(fields)  # another mode starts from its own defaults
+            self.session, self.settings, self.playing = _session(settings), settings, False
+            return self._state()
+        if kind == "step":
+            done = session.step(fields["unit"], fields.get("count", 1), budget=REQUEST_BUDGET)
+            return self._state(done=done)
+        if kind in ("play", "pause"):
+            self.playing = kind == "play"
+            self.play_unit = fields.get("unit", self.play_unit)
+            self.credit, self.last_frame = 0.0, time.perf_counter()
+            return self._state()
+        if kind == "speed":
+            self.speed = fields["steps_per_second"]
+            return self._state()
+        if kind == "state":
+            return self._state()
+        if kind == "set_weight":
+            if not isinstance(session, OneWeightSession):
+                raise ProtocolError("'set_weight' is for the one-weight mode; send setup with mode 'one-weight'")
+            session.set_weight(fields["W"])
+            return self._state()
+        if isinstance(session, OneWeightSession):
+            raise ProtocolError(f"{kind!r} needs a network; the one-weight mode has W only (send set_weight)")
+        if kind == "inspect_unit":
+            return session.inspect_unit(fields["layer"], fields["unit"])
+        if kind == "inspect_bias":
+            return session.inspect_bias(fields["layer"], fields["unit"])
+        return session.inspect_weight(fields["layer"], fields["from"], fields["to"])
+
+
+def create_app(
+    *, allowed_hosts: Iterable[str] | None = LOOPBACK_NAMES, frame_seconds: float = FRAME_SECONDS
+) -> Starlette:
+    """The playground as an ASGI app; ``allowed_hosts=None`` accepts any host name whose page connects
+    to itself (for ``--host``)."""
+    allowed = None if allowed_hosts is None else frozenset(allowed_hosts)
+
+    async def index(request) -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=_HEADERS)
+
+    async def socket_endpoint(websocket: WebSocket) -> None:
+        if not origin_allowed(websocket.headers, allowed):
+            await websocket.close(code=1008)  # before accept: the handshake is refused (HTTP 403)
+            return
+        await websocket.accept()
+        await Connection(websocket, frame_seconds).run()
+
+    routes = [
+        Route("/", index),
+        WebSocketRoute("/ws", socket_endpoint),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(routes=routes)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free one); ``OSError`` when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart right after a stop works
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(
+    sock: socket.socket, *, allowed_hosts: Iterable[str] | None, on_ready: Callable[[], None] = lambda: None
+) -> None:
+    """Serve the playground on a bound socket until Ctrl-C (uvicorn's own shutdown)."""
+    import uvicorn
+
+    app = create_app(allowed_hosts=allowed_hosts)
+    config = uvicorn.Config(app, log_level="warning", ws="websockets-sansio", ws_max_size=65536, lifespan="off")
+    server = uvicorn.Server(config)
+    on_ready()
+    server.run(sockets=[sock])
