@@ -62,7 +62,7 @@ def run_playground(args) -> int:
             file=sys.stderr,
         )
     bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)  # any → here
     url = f"http://{shown}:{bound}/"
 
     def ready() -> None:
@@ -72,5 +72,9 @@ def run_playground(args) -> int:
 
             webbrowser.open(url)
 
-    serve(sock, allowed_hosts=LOOPBACK_NAMES if loopback else None, on_ready=ready)
+    try:
+        serve(sock, allowed_hosts=LOOPBACK_NAMES if loopback else None, on_ready=ready)
+    except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then passes the signal on: the normal way out
+        pass
+    print("bprop playground: stopped")
     return 0

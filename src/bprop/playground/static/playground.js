@@ -147,7 +147,7 @@ function unitName(nLayers, layer, unit) {
 
 function positions(sizes) {
   const width = 900, height = 420, top = 40;
-  const dx = (width - 160) / (sizes.length - 1);
+  const dx = (width - 240) / (sizes.length - 1);
   const maxUnits = Math.max(...sizes);
   const dy = Math.min(110, (height - top - 40) / Math.max(1, maxUnits - 1));
   return sizes.map((n, c) => Array.from({ length: n }, (_, r) => ({
@@ -176,7 +176,8 @@ function renderNetwork() {
       }, svg);
       line.onclick = () => select({ kind: "weight", layer: k + 1, from: i + 1, to: j + 1 });
       el("title", {}, line, `${layer.weight_names[i][j]} = ${fmt(w)}`);
-      const t = j % 2 === 0 ? 0.3 : 0.7;
+      const fanOut = row.length;
+      const t = fanOut > 1 ? 0.32 + (0.36 * j) / (fanOut - 1) : 0.5;
       const lx = a.x + t * (b.x - a.x), ly = a.y + t * (b.y - a.y);
       const name = layer.weight_names[i][j];
       const grad = s.last && s.last.gradients[k].W;
@@ -208,7 +209,7 @@ function drawUnit(svg, p, c, r, nLayers) {
   else if (values) lines.push(`net ${fmt(values.net[r])}`, `out ${fmt(values.out[r])}`, `δ ${fmt(values.delta[r])}`);
   lines.forEach((line, i) => el("text", { x: p.x, y: p.y - 4 + i * 12, "text-anchor": "middle", "data-field": line.split(" ")[0] }, g, line));
   const error = s.explain && c === nLayers ? s.explain.error[`E_${name}`] : undefined;
-  if (error !== undefined) el("text", { x: p.x, y: p.y + 66, "text-anchor": "middle", class: "bias", "data-field": "E" }, svg, `E_${name} = ${fmt(error)}`);
+  if (error !== undefined) el("text", { x: p.x + 48, y: p.y + 4, class: "bias", "data-field": "E" }, svg, `E_${name} = ${fmt(error)}`);
   if (c > 0) {
     g.onclick = () => select({ kind: "unit", layer: c, unit: r + 1 });
     const layer = s.layers[c - 1];
