@@ -105,6 +105,24 @@ def test_categories_read_as_numbers_still_match():
 
 
 @pytest.mark.parametrize(
+    "cells",
+    [
+        ["b", None, "True", "zz", "a", "b"],  # text: one label per distinct cell
+        [True, None, False, True, True, False],  # True/False
+        [True, 1, 1.0, "1", None, "True"],  # mixed cells a hash table would merge (True == 1 == 1.0)
+    ],
+)
+def test_one_hot_matches_labelling_cell_by_cell(cells):
+    pre = Preprocessor().fit(pd.DataFrame({"c": ["a", "b", "True", "1", "a"]}))
+    X = pre.transform(pd.DataFrame({"c": pd.Series(cells, dtype=object)}))
+    categories = pre.columns_[0]["categories"]
+    fill = pre.columns_[0]["fill"]
+    labels = [fill if cell is None else label_str(cell) for cell in cells]
+    expected = [[float(label == category) for category in categories] for label in labels]
+    assert X.tolist() == expected
+
+
+@pytest.mark.parametrize(
     "features,match",
     [
         (pd.DataFrame({"x": [1.0, 2.0], "e": [np.nan, np.nan]}), "column 'e' is entirely empty"),

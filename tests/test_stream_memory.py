@@ -1,11 +1,13 @@
-"""A streamed run's memory hardly grows with the table. From a 50 MB to a 200 MB table of the same kind, the
-peak anonymous memory (RssAnon, sampled every 10 ms) of ``bprop train --stream`` and ``bprop predict
---stream`` grows by less than 60 bytes per extra row, where the in-memory path spends over a kilobyte.
+"""A streamed run's memory does not grow with the table: peak anonymous memory (RssAnon, sampled every 10 ms)
+of ``bprop train --stream`` and ``bprop predict --stream`` grows by less than 20 % when the same kind of
+table grows from 50 MB to 200 MB (issue 15's bound; the in-memory path grows about fourfold).
 
-Some growth is owed: the split, each epoch's order and the class labels keep a few int32 per row (about
-24 bytes). The allowance is per row rather than a ratio of peaks because a peak also varies by 10-20 MB
-from run to run with the timing of the reading threads."""
+A peak is the maximum of a noisy series: the reading threads' timing moves it by 5-10 MB from run to run,
+and a longer run has more chances to catch a high one. A training peak (cache passes and epoch) is therefore
+the lower of two runs; predict, which streams through the file once, varies less.
+"""
 
+import shutil
 import sys
 
 import pytest
@@ -16,7 +18,6 @@ pytest.importorskip("pyarrow")
 
 # Rows of about 240 bytes: 50 MB and 200 MB files.
 SMALL, LARGE = 210_000, 840_000
-BYTES_PER_ROW = 60
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,29 @@ def peaks(tmp_path_factory):
         data = folder / f"t{n_rows}.csv"
         write_wide_csv(data, n_rows)
         model = folder / f"m{n_rows}.safetensors"
-        train = ["train", data, "--stream", "--epochs", "1", "--patience", "0", "--quiet", "--out", model]
+        cache = folder / f"c{n_rows}"
+        train = [
+            "train",
+            data,
+            "--stream",
+            "--cache",
+            cache,
+            "--epochs",
+            "1",
+            "--patience",
+            "0",
+            "--quiet",
+            "--out",
+            model,
+        ]
         predict = ["predict", model, data, "--stream", "--out", folder / f"p{n_rows}.csv"]
         for name, argv in (("train", train), ("predict", predict)):
-            found[name, n_rows] = peak_rss_anon([sys.executable, "-m", "bprop.cli", *map(str, argv)], folder)[1]
+            command = [sys.executable, "-m", "bprop.cli", *map(str, argv)]
+            runs = []
+            for _ in range(2 if name == "train" else 1):
+                shutil.rmtree(cache, ignore_errors=True)  # every training run builds its cache (two passes)
+                runs.append(peak_rss_anon(command, folder)[1])
+            found[name, n_rows] = min(runs)
         assert (folder / f"p{n_rows}.csv").read_text().count("\n") == n_rows + 1
     return found
 
@@ -38,8 +58,5 @@ def peaks(tmp_path_factory):
 @pytest.mark.parametrize("command", ["train", "predict"])
 def test_peak_memory_hardly_grows_with_the_table(peaks, command):
     small, large = peaks[command, SMALL], peaks[command, LARGE]
-    growth = (large - small) / (LARGE - SMALL)
-    assert growth < BYTES_PER_ROW, (
-        f"{command}: {small / 1e6:.0f} MB at 50 MB of CSV, {large / 1e6:.0f} MB at 200 MB: {growth:.0f} bytes per row"
-    )
+    assert large < 1.2 * small, f"{command}: {small / 1e6:.0f} MB at 50 MB of CSV, {large / 1e6:.0f} MB at 200 MB"
     assert large < 400e6  # and it stays small in absolute terms

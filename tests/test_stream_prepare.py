@@ -197,3 +197,35 @@ def test_parquet_decimals_are_numbers_in_both_paths(tmp_path):
     streamed, in_memory = both(tmp_path / "t.parquet", "y", tmp_path, read=read_table)
     assert streamed.encoder.features.columns_[0]["kind"] == "numeric"
     assert_same_encoder(streamed, in_memory)
+
+
+@pytest.mark.parametrize("clip", [None, 3.0])
+@pytest.mark.parametrize("numbers_first", [True, False])
+def test_batches_encode_bit_identically_with_unseen_labels(tmp_path, clip, numbers_first):
+    """Any batch of any part, in float32 and float64, has the in-memory encoding's exact bits, including rows
+    whose label the training rows never had (all zeros) and a feature column scaled straight into X."""
+    table = mixed_table(500, seed=4)
+    table.loc[table.index[-3:], "city"] = "Alta"  # three rows, none of them drawn for training
+    table.loc[table.index[::7], "wide"] = 1e250  # outliers the clipping bends
+    if numbers_first:
+        table = table[["x", "count", "wide", "city", "flag", "zip", "spaced", "y"]]
+    path = write(table, tmp_path / "t.csv", "csv")
+    streamed = prepare_streamed(
+        open_streamed(path, "y", cache=tmp_path / "cache", log=None), rng=np.random.default_rng(7), clip=clip
+    )
+    # The streamed encoder's own statistics applied by the in-memory transform: the bits a batch must have.
+    expected = streamed.encoder.features.transform(data.read_csv(path).drop(columns=["y"]))
+    unseen = 0
+    for part in ("train", "val", "test"):
+        rows_of_part = getattr(streamed.split, part)
+        for dtype in ("float32", "float64"):
+            source = streamed.source(part, dtype)
+            order = source.order(np.random.default_rng(3))
+            for begin in range(0, order.size, 64):
+                rows = order[begin : begin + 64]
+                X, _, _ = source.take(rows)
+                assert X.dtype == np.dtype(dtype) and np.array_equal(X, expected[rows].astype(dtype)), (part, begin)
+        if part != "train":
+            unseen += int((table["city"].iloc[rows_of_part] == "Alta").sum())
+    city = next(c for c in streamed.encoder.to_dict()["features"]["columns"] if c["name"] == "city")
+    assert "Alta" not in city["categories"] and unseen > 0  # the test did meet labels unseen in training

@@ -495,24 +495,53 @@ def _transform_numeric(spec: dict, column: pd.Series, decimal: str = ".", clip: 
     return scale_numbers(values, spec["fill"], spec["mean"], spec["scale"], clip).reshape(-1, 1)
 
 
-def scale_numbers(values: np.ndarray, fill, mean, scale, clip: float | None = None) -> np.ndarray:
+def scale_numbers(values: np.ndarray, fill, mean, scale, clip: float | None = None, *, out=None, overwrite=False):
     """Missing values (NaN) → ``fill``, then ``(x - mean) / scale``, then the smooth clipping: the numeric
-    encoding of :class:`Preprocessor`, for one column or (with per-column arrays) a block of columns."""
-    values = np.where(np.isnan(values), fill, values)
-    z = (values - mean) / scale
-    if clip is not None:
-        with np.errstate(over="ignore"):
-            ratio = z / clip  # may overflow to ±inf for a huge value and a tiny clip: the limit is ±clip
+    encoding of :class:`Preprocessor`, for one column or (with per-column arrays) a block of columns.
+
+    The arithmetic is float64 whatever ``out`` is (a float32 ``out`` gets the float64 result rounded once),
+    so a value encodes to the same bits in every path. ``overwrite``: ``values`` (float64) may be used as
+    the work space, which spares the streamed batches their temporaries.
+    """
+    z = values if overwrite else np.array(values, dtype=np.float64)
+    missing = np.isnan(z)
+    if missing.any():
+        np.copyto(z, fill, where=missing)
+    np.subtract(z, mean, out=z)
+    if clip is None:
+        return np.divide(z, scale, out=z if out is None else out)
+    np.divide(z, scale, out=z)
+    with np.errstate(over="ignore"):
+        ratio = z / clip  # may overflow to ±inf for a huge value and a tiny clip: the limit is ±clip
+    if np.isinf(ratio).any():
         # hypot(1, r) = sqrt(1 + r²) without squaring r, so a value of 1e200 comes out as clip, not 0.
         z = np.where(np.isinf(ratio), np.sign(ratio) * clip, z / np.hypot(1.0, ratio))
-    return z
+    else:
+        np.divide(z, np.hypot(1.0, ratio, out=ratio), out=z)
+    if out is None:
+        return z
+    out[...] = z
+    return out
+
+
+def _category_codes(column: pd.Series, index: dict[str, int], fill: str) -> np.ndarray:
+    """Each cell's category number (-1 for a label not in ``index``; an empty cell counts as ``fill``)."""
+    import pandas as pd
+
+    # Cells of one type (all text, or all True/False) are labelled once per distinct value. Mixed cells go
+    # one by one: a hash table would merge True with 1 and 1.0, which label as "True", "1" and "1".
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "boolean", "empty"):
+        numbers, distinct = pd.factorize(column, use_na_sentinel=True)  # -1 for an empty cell
+        lookup = np.array([index.get(label_str(v), -1) for v in distinct] + [index.get(fill, -1)], dtype=np.int64)
+        return lookup[numbers]
+    present = column.notna().to_numpy()
+    labels = [label_str(v) if ok else fill for v, ok in zip(column, present)]
+    return np.array([index.get(label, -1) for label in labels], dtype=np.int64)
 
 
 def _transform_categorical(spec: dict, column: pd.Series) -> tuple[np.ndarray, int]:
     index = {c: i for i, c in enumerate(spec["categories"])}
-    present = column.notna().to_numpy()
-    labels = [label_str(v) if ok else spec["fill"] for v, ok in zip(column, present)]
-    codes = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+    codes = _category_codes(column, index, spec["fill"])
     out = np.zeros((len(codes), len(index)), dtype=np.float64)
     known = codes >= 0
     out[np.flatnonzero(known), codes[known]] = 1.0

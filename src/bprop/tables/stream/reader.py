@@ -196,8 +196,11 @@ class TableFile:
         try:
             batches = self._parquet_batches(columns) if self.kind == "parquet" else self._csv_batches(columns)
             for batch, position in batches:
-                yield Chunk(start, batch.num_rows, dict(zip(columns, batch.columns)))
-                start += batch.num_rows
+                n = batch.num_rows
+                yield Chunk(start, n, dict(zip(columns, batch.columns)))
+                del batch
+                pa.default_memory_pool().release_unused()
+                start += n
                 if progress is not None:
                     progress(position)
         except pa.ArrowInvalid as exc:

@@ -42,6 +42,10 @@ class EncodingPlan:
     lookup: np.ndarray
     target: dict
 
+    def __post_init__(self) -> None:
+        # Whether some cached label has no input column (it was not seen in training).
+        self.unseen = bool((self.lookup < 0).any())
+
     @classmethod
     def of(cls, cache: Cache, encoder: TableEncoder) -> EncodingPlan:
         pre = encoder.features
@@ -109,9 +113,10 @@ class CacheSource:
         self._codes = np.asarray(cache.codes)
         self._labels = labels
         self._values = None if labels is not None else np.asarray(cache.target_array)
-        self._buffers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._buffers: dict[int, _Buffers] = {}
         # Gathering a subset of the cached numeric columns costs a second copy; skip it when all are used.
         self._every_numeric = np.array_equal(plan.numeric_slots, np.arange(self._numeric.shape[1]))
+        self._every_text = np.array_equal(plan.text_slots, np.arange(self._codes.shape[1]))
 
     @property
     def n_rows(self) -> int:
@@ -147,26 +152,47 @@ class CacheSource:
         plan, n = self.plan, rows.size
         if n not in self._buffers:
             # One batch size at a time (the last, partial batch replaces the full one until the next epoch).
-            width, outputs = plan.width, plan.target["n_outputs"]
-            self._buffers = {n: (np.empty((n, width), self.dtype), np.empty((n, outputs), self.dtype))}
-        X, Y = self._buffers[n]
-        X.fill(0)
+            self._buffers = {n: _Buffers(n, plan, self.dtype)}
+        buffers = self._buffers[n]
+        X, Y = buffers.X, buffers.Y
+        if plan.text_slots.size:
+            X.fill(0)
         if plan.numeric_slots.size:
-            raw = self._numeric.take(rows, axis=0)
+            raw = self._numeric.take(rows, axis=0)  # float64, a fresh array: the work space of the scaling
             if not self._every_numeric:
                 raw = raw[:, plan.numeric_slots]
-            X[:, plan.numeric_out] = scale_numbers(raw, plan.fill, plan.mean, plan.scale, plan.clip)
+            if buffers.numeric is not None:
+                scale_numbers(raw, plan.fill, plan.mean, plan.scale, plan.clip, out=buffers.numeric, overwrite=True)
+            else:
+                X[:, plan.numeric_out] = scale_numbers(raw, plan.fill, plan.mean, plan.scale, plan.clip, overwrite=True)
         if plan.text_slots.size:
-            codes = self._codes.take(rows, axis=0)[:, plan.text_slots] + plan.base
-            out = plan.lookup[codes]
-            flat = (np.arange(n)[:, None] * plan.width + out)[out >= 0]
-            X.reshape(-1)[flat] = 1
+            codes = self._codes.take(rows, axis=0)
+            if not self._every_text:
+                codes = codes[:, plan.text_slots]
+            out = plan.lookup[np.add(codes, plan.base, out=codes)]
+            out += buffers.row_starts
+            # A label unseen in training has no column (all zeros): its lookup is -1, below its row's start.
+            X.reshape(-1)[out[out >= buffers.row_starts] if plan.unseen else out.reshape(-1)] = 1
         if self._labels is not None:
             Y.fill(0)
-            Y[np.arange(n), self._labels[rows]] = 1
+            Y[buffers.row_index, self._labels[rows]] = 1
         else:
             Y[:, 0] = (self._values[rows] - plan.target["mean"]) / plan.target["scale"]
         return X, Y, None
+
+
+class _Buffers:
+    """A batch size's reused arrays: the batch, the numeric block of X as a view when its columns are
+    consecutive (the scaling then writes straight into X), and the row offsets of the one-hot scatter."""
+
+    def __init__(self, n: int, plan: EncodingPlan, dtype: np.dtype):
+        self.X = np.empty((n, plan.width), dtype)
+        self.Y = np.empty((n, plan.target["n_outputs"]), dtype)
+        out = plan.numeric_out
+        consecutive = out.size and np.array_equal(out, np.arange(out[0], out[0] + out.size))
+        self.numeric = self.X[:, out[0] : out[0] + out.size] if consecutive else None
+        self.row_index = np.arange(n)
+        self.row_starts = (self.row_index * plan.width)[:, None]
 
 
 def cache_fits_in_memory(cache: Cache) -> bool:
