@@ -26,6 +26,8 @@ class Optimizer:
         self.learning_rate = check_number("learning_rate", learning_rate, above=0)
         self.iterations = 0
         self.state: dict[int, dict[str, np.ndarray]] = {}
+        self._views: dict[int, tuple] = {}  # per parameter: the arrays last seen and their 1-D views
+        self._coefficients: tuple | None = None  # this step's scalars as an array of the parameters' dtype
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         if len(params) != len(grads):
@@ -43,6 +45,36 @@ class Optimizer:
         if key not in slot:
             slot[key] = np.zeros_like(like)
         return slot[key]
+
+    def _compiled(self, kernel: str, i: int, p: np.ndarray, g: np.ndarray, *keys: str) -> bool:
+        """Update parameter ``i`` with the compiled ``kernel`` of :mod:`bprop.nn._updates`, given ``p``, ``g``,
+        the state buffers named ``keys`` and this step's :meth:`_scalars`; False when it cannot (no numba,
+        a strided array), and the caller then runs its NumPy code, which gives the same bits."""
+        run = _updates.kernels().get(kernel)
+        if run is None:
+            return False
+        arrays = (p, g, *(self._buffer(i, key, p) for key in keys))
+        seen = self._views.get(i)
+        if seen is None or any(a is not b for a, b in zip(seen[0], arrays)):
+            seen = self._views[i] = (arrays, _updates.flat(*arrays))
+        if seen[1] is None:
+            return False
+        key = (self.iterations, self.learning_rate, p.dtype)
+        if self._coefficients is None or self._coefficients[0] != key:
+            self._coefficients = (key, np.array(self._scalars(), dtype=p.dtype))
+        run(*seen[1], self._coefficients[1])
+        return True
+
+    def _scalars(self) -> tuple[float, ...]:
+        """This step's scalars, in the order the compiled kernel reads them."""
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict:
+        # The cached views would pickle as copies of every parameter: they are rebuilt at the next step.
+        return {**self.__dict__, "_views": {}, "_coefficients": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_views": {}, "_coefficients": None, **state})  # (also pickles from before the cache)
 
     def fused_rate(self) -> float | None:
         """η when this optimiser's update is exactly ``p ← p − η·g`` (which a layer may then apply inside
@@ -106,13 +138,9 @@ class SGD(Optimizer):
                 np.multiply(g, self.learning_rate, out=scaled)
                 p -= scaled
             return
-        velocity = self._buffer(i, "velocity", p)
-        kernel = _updates.kernels().get("momentum")
-        views = _updates.flat(p, g, velocity) if kernel is not None else None
-        if views is not None:
-            cast = p.dtype.type
-            kernel(*views, cast(self.momentum), cast(self.learning_rate), self.nesterov)
+        if self._compiled("momentum", i, p, g, "velocity"):
             return
+        velocity = self._buffer(i, "velocity", p)
         scaled = self._buffer(i, "scaled", p)
         velocity *= self.momentum
         velocity += g
@@ -123,6 +151,9 @@ class SGD(Optimizer):
         else:
             np.multiply(velocity, self.learning_rate, out=scaled)
         p -= scaled
+
+    def _scalars(self):
+        return (self.momentum, self.learning_rate, float(self.nesterov))
 
 
 class Adam(Optimizer):
@@ -145,22 +176,11 @@ class Adam(Optimizer):
         self.epsilon = check_number("epsilon", epsilon, above=0)
 
     def _update(self, i, p, g):
-        self._adam(i, p, g, 1.0)
-
-    def _adam(self, i, p, g, decay: float) -> None:
-        """The update above after ``p ← decay·p`` (AdamW's decoupled decay; 1 for Adam)."""
+        if self._compiled("adam", i, p, g, "m", "v"):
+            return
         m = self._buffer(i, "m", p)
         v = self._buffer(i, "v", p)
-        t = self.iterations
-        step = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
-        eps_hat = self.epsilon * math.sqrt(1 - self.beta_2**t)
-        # η·m̂/(sqrt(v̂)+ε) rewritten with the corrections folded into one scalar step and ε̂ = ε·sqrt(1−β₂ᵗ).
-        kernel = _updates.kernels().get("adam")
-        views = _updates.flat(p, g, m, v) if kernel is not None else None
-        if views is not None:
-            b1, b2, cast = self.beta_1, self.beta_2, p.dtype.type
-            kernel(*views, cast(b1), cast(1 - b1), cast(b2), cast(1 - b2), cast(eps_hat), cast(step), cast(decay))
-            return
+        step, eps_hat, decay = self._corrected()
         if decay != 1.0:
             p *= decay
         scratch = self._buffer(i, "scratch", p)
@@ -176,6 +196,17 @@ class Adam(Optimizer):
         np.divide(m, scratch, out=scratch)
         scratch *= step
         p -= scratch
+
+    def _corrected(self) -> tuple[float, float, float]:
+        """``(step, ε̂, decay)``: η·m̂/(sqrt(v̂)+ε) rewritten as step·m/(sqrt(v)+ε̂), the bias corrections
+        folded into step = η·sqrt(1−β₂ᵗ)/(1−β₁ᵗ) and ε̂ = ε·sqrt(1−β₂ᵗ); decay multiplies ``p`` first (AdamW)."""
+        t = self.iterations
+        step = self.learning_rate * math.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        return step, self.epsilon * math.sqrt(1 - self.beta_2**t), 1.0
+
+    def _scalars(self):
+        step, eps_hat, decay = self._corrected()
+        return (self.beta_1, 1 - self.beta_1, self.beta_2, 1 - self.beta_2, eps_hat, step, decay)
 
 
 class AdamW(Adam):
@@ -206,8 +237,9 @@ class AdamW(Adam):
                 "multiplies the weights by 1 − learning_rate·weight_decay; 0.01 is typical"
             )
 
-    def _update(self, i, p, g):
-        self._adam(i, p, g, 1 - self.learning_rate * self.weight_decay)
+    def _corrected(self):
+        step, eps_hat, _ = super()._corrected()
+        return step, eps_hat, 1 - self.learning_rate * self.weight_decay
 
 
 class RMSprop(Optimizer):
@@ -228,13 +260,9 @@ class RMSprop(Optimizer):
         self.epsilon = check_number("epsilon", epsilon, above=0)
 
     def _update(self, i, p, g):
-        v = self._buffer(i, "v", p)
-        kernel = _updates.kernels().get("rmsprop")
-        views = _updates.flat(p, g, v) if kernel is not None else None
-        if views is not None:
-            cast = p.dtype.type
-            kernel(*views, cast(self.rho), cast(1 - self.rho), cast(self.epsilon), cast(self.learning_rate))
+        if self._compiled("rmsprop", i, p, g, "v"):
             return
+        v = self._buffer(i, "v", p)
         scratch = self._buffer(i, "scratch", p)
         v *= self.rho
         np.multiply(g, g, out=scratch)
@@ -245,6 +273,9 @@ class RMSprop(Optimizer):
         np.divide(g, scratch, out=scratch)
         scratch *= self.learning_rate
         p -= scratch
+
+    def _scalars(self):
+        return (self.rho, 1 - self.rho, self.epsilon, self.learning_rate)
 
 
 def add_l2(params: list[np.ndarray], grads: list[np.ndarray | None], l2: float, mask: list[bool]) -> None:
