@@ -135,3 +135,13 @@ def test_numpy_fallback_without_numba(numpy_only):
     p = np.array([1.0, 2.0], dtype=np.float32)
     bprop.Adam(0.1).step([p], [np.array([1.0, -1.0], dtype=np.float32)])
     np.testing.assert_allclose(p, [0.9, 2.1], rtol=1e-6)
+
+
+def test_compile_ahead_builds_the_kernels_a_run_will_use(monkeypatch):
+    pytest.importorskip("numba")
+    thread = bprop.nn.optimizers.compile_ahead("adamw", "float64", l2=True)
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert {"adam", "add_scaled"} <= set(_updates.kernels())
+    monkeypatch.setattr(_updates, "_KERNELS", {})
+    assert bprop.nn.optimizers.compile_ahead("adam", "float32") is None  # nothing to compile without numba

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nn.optimizers import compile_ahead
 from .common import (
     CliError,
     check_parent_folder,
@@ -50,6 +51,7 @@ def _run(args, signals) -> int:
             snapshot, settings = resume_settings(args, given, settings_from_flags)
         else:
             settings = settings_from_flags(args)
+        compile_ahead(settings["optimizer"], settings["dtype"], settings["l2"] > 0)  # while the data is read
         outputs = _outputs(args)
         if leads:  # first, so that a streamed cache is built once, by rank 0
             data = read_and_prepare(args, settings)

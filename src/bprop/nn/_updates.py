@@ -18,6 +18,7 @@ next to this file, or in the user's cache folder, when either is writable.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import warnings
@@ -75,6 +76,13 @@ def _define(numba) -> dict:
             g[i] += factor * p[i]
 
     return {"adam": adam, "rmsprop": rmsprop, "momentum": momentum, "add_scaled": add_scaled}
+
+
+def available() -> bool:
+    """Whether :func:`kernels` will have compiled kernels (without importing numba)."""
+    if _KERNELS is not None:
+        return bool(_KERNELS)
+    return not os.environ.get("BPROP_NO_NUMBA") and importlib.util.find_spec("numba") is not None
 
 
 def kernels() -> dict:

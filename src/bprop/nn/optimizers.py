@@ -11,6 +11,7 @@ perform the same operations in the same order and give the same bits.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -287,6 +288,31 @@ def add_l2(params: list[np.ndarray], grads: list[np.ndarray | None], l2: float, 
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def compile_ahead(name: str, dtype, l2: bool = False) -> threading.Thread | None:
+    """Compile (or load from numba's cache) the kernels a run of optimizer ``name`` on ``dtype`` parameters
+    will use, with L2's when ``l2``, on a daemon thread; returns the thread, or None without numba.
+
+    numba's import and its first kernel take about a second; started before the data is read, that
+    second overlaps the reading instead of lengthening the first epoch. Failures here are left to the
+    first real step to report.
+    """
+    if not _updates.available():
+        return None
+
+    def compile_kernels() -> None:
+        try:
+            p, g = np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype)
+            get_optimizer(name).step([p], [g])
+            if l2:
+                add_l2([p], [g], 1.0, [True])
+        except Exception:  # noqa: BLE001 (a bad name or dtype is reported where the run checks it)
+            pass
+
+    thread = threading.Thread(target=compile_kernels, name="bprop-compile", daemon=True)
+    thread.start()
+    return thread
 
 
 def get_optimizer(spec: str | Optimizer, **kwargs) -> Optimizer:
