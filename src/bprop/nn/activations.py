@@ -6,6 +6,9 @@ to keep its output for the backward pass and may compute the activation in place
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 
 __all__ = [
@@ -38,6 +41,11 @@ class Activation:
         """Return dL/dz from the layer output and dL/d(out); may write into ``dL_dz``."""
         return np.multiply(dL_dout, self.derivative(out), out=dL_dz)
 
+    def bound_forward(self, z: np.ndarray) -> Callable[[], object] | None:
+        """A call applying the activation to ``z`` in place, made once for a buffer that is used again and
+        again (the lean predict path); None when there is nothing to do."""
+        return partial(self.forward, z, out=z)
+
     def config(self) -> dict:
         """JSON-able description, enough to rebuild the activation with :func:`get_activation`."""
         return {"name": self.name}
@@ -60,6 +68,9 @@ class Identity(Activation):
 
     def backward(self, out, dL_dout, dL_dz=None):
         return dL_dout  # nothing to do; the caller's array is not modified downstream
+
+    def bound_forward(self, z):
+        return None
 
 
 class Sigmoid(Activation):
@@ -129,6 +140,9 @@ class ReLU(Activation):
     def forward(self, z, out=None):
         return np.maximum(z, _zeros_like(z), out=out)
 
+    def bound_forward(self, z):
+        return partial(np.maximum, z, _zeros_like(z), out=z)
+
     def derivative(self, out):
         return (out > 0).astype(out.dtype)
 
@@ -176,6 +190,23 @@ class Softmax(Activation):
         np.exp(out, out=out)
         out /= out.sum(axis=1, keepdims=True)
         return out
+
+    def bound_forward(self, z):
+        # forward's arithmetic (z.max and z.sum are these reductions) with a scratch column of its own.
+        s = np.empty((z.shape[0], 1), dtype=z.dtype)
+        steps = (
+            partial(np.maximum.reduce, z, axis=1, keepdims=True, out=s),
+            partial(np.subtract, z, s, out=z),
+            partial(np.exp, z, out=z),
+            partial(np.add.reduce, z, axis=1, keepdims=True, out=s),
+            partial(np.divide, z, s, out=z),
+        )
+
+        def softmax() -> None:
+            for step in steps:
+                step()
+
+        return softmax
 
     def derivative(self, out):
         raise ValueError("softmax has a Jacobian, not an elementwise derivative; use backward()")

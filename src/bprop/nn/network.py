@@ -12,6 +12,7 @@ import numpy as np
 from ._blas import few_threads, restore_threads
 from .checks import check_dtype, check_matrix, check_sample_weight, check_targets
 from .dropout import Dropout
+from .inference import Predictor
 from .layers import Dense, Layer
 from .losses import Loss, get_loss
 
@@ -52,6 +53,7 @@ class Sequential:
         self.n_inputs: int = sized[0].n_inputs
         self.n_outputs: int = sized[-1].n_outputs
         self._flat: tuple[np.ndarray, np.ndarray] | None = None
+        self._predictor: Predictor | None = None
 
     @property
     def fuses_descent(self) -> bool:
@@ -120,7 +122,15 @@ class Sequential:
         return self.forward_unchecked(self.check_X(X), training=training).copy()
 
     __call__ = forward
-    predict = forward
+
+    def predict(self, X) -> np.ndarray:
+        """Outputs ``(n_samples, n_outputs)`` for inputs ``(n_samples, n_inputs)`` (a fresh array), by the lean
+        inference path (:class:`~bprop.nn.inference.Predictor`): what ``forward(X)`` gives, without keeping
+        anything for a backward pass. Not thread-safe (nor is ``forward``): one network, one thread at a time."""
+        predictor = getattr(self, "_predictor", None)  # None in a network pickled before predictors existed
+        if predictor is None or predictor.key != Predictor.identity(self.layers) or predictor.dtype != self.dtype:
+            predictor = self._predictor = Predictor(self.layers, self.dtype)
+        return predictor.predict(X)
 
     def forward_unchecked(self, X: np.ndarray, *, training: bool = False, logits: bool = False) -> np.ndarray:
         """Forward pass on already validated input; returns the last layer's internal buffer.

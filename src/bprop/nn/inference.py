@@ -1,0 +1,154 @@
+"""The lean predict path: a network's forward pass for inference only, in buffers it keeps between calls.
+
+Training's forward pass keeps what backward needs, asks each layer for its recorder and dropout state,
+and checks every input entry for NaN before it starts. Prediction needs none of that: a
+:class:`Predictor` holds one output buffer per Dense layer and, per batch size, a *plan*: each layer's
+``x·W + b`` as a BLAS call bound once to those buffers (``_blas.bind_affine``: converting a call's
+arguments costs more than a small call itself), followed by its activation in place. Dropout is the
+identity at inference and is skipped. The input is checked for shape and dtype up front and for NaN or
+infinity only when the output is not finite (a non-finite input always shows there), so a clean batch is
+never scanned twice.
+
+A batch of up to :data:`COPY_ROWS` rows is copied into the predictor's own input buffer (a few hundred
+bytes), so its whole plan stays bound. Larger batches are taken ``chunk`` rows at a time (at most
+:data:`CHUNK_ELEMENTS` intermediate values, so 100,000 rows stream through cache-sized buffers instead of
+100 MB per layer), the first layer bound to the caller's rows for that call only (the predictor never
+keeps the caller's array alive).
+
+Not thread-safe: two threads predicting with one network at once must each use their own copy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from ._blas import bind_affine, few_threads, restore_threads
+from .checks import check_matrix
+from .layers import Dense
+
+__all__ = ["Predictor", "CHUNK_ELEMENTS", "COPY_ROWS"]
+
+#: Intermediate values (rows × the widths of every layer) a chunk may hold: 4 M, 16 MB in float32.
+CHUNK_ELEMENTS = 1 << 22
+#: Batches up to this many rows are copied into the predictor's input buffer.
+COPY_ROWS = 64
+#: Plans kept (one per batch size seen); more sizes than this start the cache over.
+MAX_PLANS = 16
+
+
+class _Plan:
+    """The calls of one batch size, in order: each Dense layer's bound ``x·W + b`` (None for the first
+    layer when it reads the caller's rows) and its activation in place (``Activation.bound_forward``)."""
+
+    def __init__(self, x: np.ndarray | None, calls: list[Callable | None], first: np.ndarray, output: np.ndarray):
+        self.x, self.calls, self.first, self.output = x, calls, first, output
+        self.flat_x = None if x is None else x.reshape(-1)
+
+
+class Predictor:
+    """Inference for the Dense layers of a network, valid while the layers and their weight arrays stay the
+    same objects (their values may change: training updates them in place).
+
+    Args:
+        layers: the network's layers (a layer without parameters, such as Dropout, is skipped).
+        dtype: the network's dtype.
+    """
+
+    def __init__(self, layers: list, dtype: np.dtype) -> None:
+        self.dense = [layer for layer in layers if isinstance(layer, Dense)]
+        self.dtype = np.dtype(dtype)
+        self.key = self.identity(layers)
+        self.n_inputs = self.dense[0].fan_in
+        widths = sum(layer.fan_out for layer in self.dense) + self.n_inputs
+        self.chunk = max(COPY_ROWS, CHUNK_ELEMENTS // widths)
+        self._rows = 0
+        self._input = np.empty((COPY_ROWS, self.n_inputs), dtype=self.dtype)
+        self._ones = np.ones(self.n_inputs, dtype=self.dtype)
+        self._outputs: list[np.ndarray] = []
+        self._plans: dict[int, _Plan] = {}
+
+    def __reduce__(self):
+        # Copies and pickles of a network start without a predictor: its buffers are scratch, and its
+        # bound calls hold the original's addresses.
+        return _no_predictor, ()
+
+    @staticmethod
+    def identity(layers: list) -> tuple:
+        """What a predictor depends on: the layers, their activations and weight arrays (``adopt`` replaces
+        the arrays)."""
+        return tuple((id(layer), id(layer.activation), *(id(p) for p in layer.parameters())) for layer in layers)
+
+    def _plan(self, rows: int) -> _Plan:
+        plan = self._plans.get(rows)
+        if plan is not None:
+            return plan
+        if rows > self._rows:  # grow the buffers; plans of smaller sizes hold views of the old ones
+            self._rows = max(rows, min(2 * self._rows, self.chunk))
+            self._outputs = [np.empty((self._rows, layer.fan_out), dtype=self.dtype) for layer in self.dense]
+            self._plans.clear()
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        x = self._input[:rows] if rows <= COPY_ROWS else None
+        calls, a = [], x
+        for layer, buffer in zip(self.dense, self._outputs):
+            z = buffer[:rows]
+            calls.append(None if a is None else bind_affine(a, layer.W, layer.b, z))
+            activate = layer.activation.bound_forward(z)
+            if activate is not None:
+                calls.append(activate)
+            a = z
+        plan = self._plans[rows] = _Plan(x, calls, self._outputs[0][:rows], a)
+        return plan
+
+    def predict(self, X) -> np.ndarray:
+        """Outputs ``(n_samples, n_outputs)`` (a fresh array) for inputs ``(n_samples, n_inputs)``."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.dtype.kind not in "biuf" or X.shape[0] == 0 or X.shape[1] != self.n_inputs:
+            check_matrix("X", X, self.dtype, self.n_inputs)  # raises, naming the problem
+        n = X.shape[0]
+        threads = few_threads(min(n, self.chunk))
+        try:
+            if n <= COPY_ROWS:
+                return self._through(X, X).copy()
+            result = np.empty((n, self.dense[-1].fan_out), dtype=self.dtype)
+            for start in range(0, n, self.chunk):
+                rows = X[start : start + self.chunk]
+                np.copyto(result[start : start + len(rows)], self._through(rows, X))
+            return result
+        finally:
+            restore_threads(threads)
+
+    def _through(self, rows: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The network's output for ``rows`` of ``X`` (at most ``chunk``), in the plan's last buffer.
+
+        A non-finite sum of the rows' values (NaN, inf, or an overflow of the sum) has the whole input
+        checked by name, as ``forward`` checks it; a finite sum proves every value finite.
+        """
+        plan = self._plan(len(rows))
+        if plan.x is not None:
+            if rows.dtype == self.dtype:
+                np.copyto(plan.x, rows)
+            else:
+                with np.errstate(over="ignore"):  # a value beyond float32 is refused by name below
+                    np.copyto(plan.x, rows, casting="unsafe")  # float64 rows are rounded once, as astype would
+            if not math.isfinite(np.add.reduce(plan.flat_x)):
+                check_matrix("X", X, self.dtype, self.n_inputs)
+            calls = plan.calls
+        else:
+            with np.errstate(over="ignore"):
+                rows = np.ascontiguousarray(rows, dtype=self.dtype)  # no copy when it already is
+            if not math.isfinite((rows @ self._ones).sum()):  # BLAS reads the rows at full speed
+                check_matrix("X", X, self.dtype, self.n_inputs)
+            layer = self.dense[0]  # the caller's rows: the first layer bound for this call only
+            bind_affine(rows, layer.W, layer.b, plan.first)()
+            calls = plan.calls[1:]
+        for call in calls:
+            call()
+        return plan.output
+
+
+def _no_predictor() -> None:
+    return None

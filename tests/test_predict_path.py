@@ -1,0 +1,84 @@
+"""The lean predict path (``Sequential.predict``, ``nn.inference.Predictor``) gives exactly ``forward``'s outputs."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import bprop
+from bprop.nn.activations import ACTIVATIONS
+
+PAIRS = [
+    (hidden, output)
+    for hidden in sorted(set(ACTIVATIONS) - {"linear"})
+    for output in ("softmax", "identity", "sigmoid")
+]
+
+
+@pytest.mark.parametrize(("hidden", "output"), PAIRS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_is_forward_bit_for_bit(hidden, output, dtype):
+    net = bprop.mlp([7, 9, 5, 3], activation=hidden, output_activation=output, seed=1, dtype=dtype, dropout=0.2)
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 64, 65, 300, 1, 64):  # copied rows, bound rows, sizes seen again
+        X = rng.normal(size=(n, 7)) * 3
+        np.testing.assert_array_equal(net.predict(X), net.forward(X))
+
+
+def test_chunks_and_their_remainders():
+    net = bprop.mlp([6, 8, 4], activation="tanh", output_activation="softmax", seed=0)
+    net.predict(np.zeros((1, 6)))
+    net._predictor.chunk = 100  # a 100-row chunk: remainders both copied (<= 64 rows) and bound
+    for n in (100, 1000, 1037, 1099):
+        X = np.random.default_rng(n).normal(size=(n, 6)).astype(np.float32)
+        np.testing.assert_array_equal(net.predict(X), net.forward(X))
+
+
+def test_weights_changed_in_place_or_moved_are_followed():
+    net = bprop.mlp([4, 6, 2], activation="relu", output_activation="identity", seed=0)
+    X = np.random.default_rng(1).normal(size=(5, 4))
+    before = net.predict(X)
+    net.layers[0].W = net.layers[0].W * 2  # assigned in place
+    assert not np.array_equal(net.predict(X), before)
+    np.testing.assert_array_equal(net.predict(X), net.forward(X))
+    bprop.fit(net, X, np.ones((5, 2)), loss="half_sse", optimizer=bprop.SGD(0.1), epochs=2, batch_size=2, verbose=0)
+    np.testing.assert_array_equal(net.predict(X), net.forward(X))
+    net.flatten()  # new weight arrays
+    np.testing.assert_array_equal(net.predict(X), net.forward(X))
+    net.layers[1].activation = bprop.get_activation("tanh")
+    np.testing.assert_array_equal(net.predict(X), net.forward(X))
+
+
+def test_copies_and_pickles_start_without_the_buffers():
+    net = bprop.mlp([4, 6, 2], seed=0)
+    X = np.ones((3, 4))
+    net.predict(X)
+    for other in (copy.deepcopy(net), net.copy(), pickle.loads(pickle.dumps(net))):
+        assert other._predictor is None
+        np.testing.assert_array_equal(other.predict(X), net.predict(X))
+
+
+def test_the_output_is_the_callers_own_array():
+    net = bprop.mlp([3, 2], seed=0)
+    a = net.predict(np.ones((2, 3)))
+    b = net.predict(np.zeros((2, 3)))
+    assert not np.shares_memory(a, b) and not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.full((2, 4), np.nan), "8 NaN or infinite"),
+        (np.array([[1.0, np.inf, 0, 0]] * 70), "70 NaN or infinite"),
+        (np.ones((2, 3)), "has 3 columns, the network expects 4"),
+        (np.ones(4), "must be 2-D"),
+        (np.ones((0, 4)), "no rows"),
+        (np.array([["a"] * 4]), "must be numeric"),
+        (np.full((1, 4), 1e39), "too large for float32"),
+    ],
+)
+def test_bad_inputs_are_refused_as_forward_refuses_them(X, message):
+    net = bprop.mlp([4, 3, 2], seed=0)
+    with pytest.raises(ValueError, match=message):
+        net.predict(X)
