@@ -7,6 +7,7 @@ network per table). A ``sample`` step descends on one example's error (cycling t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,11 @@ class OneWeightSession:
         self.notice = None
 
     def step(self, unit: str, count: int = 1, budget: float | None = None) -> int:
-        for _ in range(count):
+        """Take ``count`` descent steps (fewer when ``budget`` seconds run out); returns how many."""
+        started = time.perf_counter()
+        for done in range(count):
+            if budget is not None and done and time.perf_counter() - started > budget:
+                return done
             if unit == "sample":
                 data = [ONE_WEIGHT_DATA[self.sample_cursor % len(ONE_WEIGHT_DATA)]]
                 self.sample_cursor += 1
