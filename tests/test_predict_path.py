@@ -82,3 +82,24 @@ def test_bad_inputs_are_refused_as_forward_refuses_them(X, message):
     net = bprop.mlp([4, 3, 2], seed=0)
     with pytest.raises(ValueError, match=message):
         net.predict(X)
+
+
+def test_one_thread_and_two_halves_agree(monkeypatch):
+    import bprop.nn.inference as inference
+
+    net = bprop.mlp([8, 16, 3], activation="relu", output_activation="softmax", seed=2)
+    X = np.random.default_rng(3).normal(size=(301, 8))
+    both = net.predict(X)  # two halves when the machine allows two BLAS threads
+    monkeypatch.setattr(inference, "one_thread", lambda: None)  # BLAS threads cannot be set: one pass
+    fresh = bprop.mlp([8, 16, 3], activation="relu", output_activation="softmax", seed=2)
+    np.testing.assert_array_equal(fresh.predict(X), both)
+    np.testing.assert_array_equal(both, net.forward(X))
+
+
+def test_a_bad_row_in_the_second_half_is_refused():
+    net = bprop.mlp([4, 3, 2], seed=0)
+    X = np.ones((200, 4))
+    X[190, 2] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        net.predict(X)
+    np.testing.assert_array_equal(net.predict(np.ones((200, 4))), net.forward(np.ones((200, 4))))

@@ -160,7 +160,7 @@ def _predictions(net, target, X: np.ndarray, proba: bool):
     """The predictions of ``X`` as a table: the label or value, and with ``proba`` one column per class."""
     import pandas as pd
 
-    outputs = net.forward(X)
+    outputs = net.predict(X)  # the lean inference path: same numbers as forward
     frame = pd.DataFrame({target.name_: target.inverse_transform(outputs)})
     if proba:
         for j, label in enumerate(target.classes_):

@@ -102,6 +102,12 @@ def few_threads(n_rows: int) -> int | None:
     return _SET_THREADS(1)
 
 
+def one_thread() -> int | None:
+    """Switch NumPy's BLAS to one thread for the calling thread (OpenBLAS's per-thread setting), whatever the
+    batch; returns the previous count for :func:`restore_threads` (None: the count cannot be set here)."""
+    return None if _SET_THREADS is None else _SET_THREADS(1)
+
+
 def restore_threads(previous: int | None) -> None:
     if previous is not None and previous != 1:
         _SET_THREADS(previous)

@@ -128,7 +128,7 @@ class Sequential:
         inference path (:class:`~bprop.nn.inference.Predictor`): what ``forward(X)`` gives, without keeping
         anything for a backward pass. Not thread-safe (nor is ``forward``): one network, one thread at a time."""
         predictor = getattr(self, "_predictor", None)  # None in a network pickled before predictors existed
-        if predictor is None or predictor.key != Predictor.identity(self.layers) or predictor.dtype != self.dtype:
+        if predictor is None or predictor.dtype != self.dtype or not predictor.valid_for(self.layers):
             predictor = self._predictor = Predictor(self.layers, self.dtype)
         return predictor.predict(X)
 
