@@ -14,7 +14,7 @@ def data(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop", "sgd"])
 def test_resume_from_disk_is_bit_identical(tmp_path, dtype, optimizer, rng):
     X, Y = data(rng)
 
