@@ -103,3 +103,14 @@ def test_a_bad_row_in_the_second_half_is_refused():
     with pytest.raises(ValueError, match="1 NaN or infinite"):
         net.predict(X)
     np.testing.assert_array_equal(net.predict(np.ones((200, 4))), net.forward(np.ones((200, 4))))
+
+
+@pytest.mark.parametrize("n", [5, 300])
+def test_an_infinite_input_is_refused_even_where_its_weights_are_zero(n):
+    """inf · 0 is NaN, so the first product shows an infinite input whatever the weights."""
+    net = bprop.mlp([4, 3, 2], activation="tanh", seed=0)  # tanh alone would hide an inf (tanh(inf) = 1)
+    net.layers[0].W = np.where(np.arange(4)[:, None] == 2, 0.0, net.layers[0].W)
+    X = np.ones((n, 4))
+    X[n - 2, 2] = np.inf
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        net.predict(X)
