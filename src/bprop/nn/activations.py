@@ -193,6 +193,15 @@ class Softmax(Activation):
 
     def bound_forward(self, z):
         # forward's arithmetic (z.max and z.sum are these reductions) with a scratch column of its own.
+        if z.shape[0] == 1:  # one row: whole-array reductions to scalars, a third cheaper than per-row ones
+            flat = z.reshape(-1)
+
+            def softmax_row() -> None:
+                np.subtract(flat, np.maximum.reduce(flat), out=flat)
+                np.exp(flat, out=flat)
+                np.divide(flat, np.add.reduce(flat), out=flat)
+
+            return softmax_row
         s = np.empty((z.shape[0], 1), dtype=z.dtype)
         steps = (
             partial(np.maximum.reduce, z, axis=1, keepdims=True, out=s),

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._blas import bind_affine, few_threads, one_thread, restore_threads
+from ._blas import bind_affine, bind_sum_of_squares, few_threads, one_thread, restore_threads
 from .checks import check_matrix
 from .layers import Dense
 
@@ -52,7 +52,7 @@ class _Plan:
 
     def __init__(self, x: np.ndarray | None, calls: list[Callable | None], first: np.ndarray, output: np.ndarray):
         self.x, self.calls, self.first, self.output = x, calls, first, output
-        self.flat_x = None if x is None else x.reshape(-1)
+        self.sum_of_squares = None if x is None else bind_sum_of_squares(x)
 
 
 class Predictor:
@@ -85,20 +85,20 @@ class Predictor:
         return _no_predictor, ()
 
     @staticmethod
-    def identity(layers: list) -> tuple:
+    def identity(layers: list) -> list[tuple]:
         """What a predictor depends on: each layer, its activation and its weight arrays (``adopt``
         replaces the arrays; their values may change freely)."""
-        return tuple((layer, layer.activation, *layer.parameters()) for layer in layers)
+        return [(layer, layer.activation, *(layer.parameters() or [None, None])[:2]) for layer in layers]
 
     def valid_for(self, layers: list) -> bool:
         """Whether ``layers`` are still what this predictor was built for (same objects throughout)."""
         key = self.key
         if len(layers) != len(key):
             return False
-        for layer, (same, activation, *params) in zip(layers, key):
+        for layer, (same, activation, W, b) in zip(layers, key):
             if layer is not same or layer.activation is not activation:
                 return False
-            if params and (layer.W is not params[0] or layer.b is not params[1]):
+            if W is not None and (layer.W is not W or layer.b is not b):
                 return False
         return True
 
@@ -173,7 +173,7 @@ class Predictor:
                 np.copyto(plan.x, rows, casting="unsafe")  # float64 rows are rounded once, as astype would
         # A finite sum proves every value finite; a non-finite one (NaN, inf, or an overflowing sum) has
         # the whole input checked as forward checks it.
-        if not math.isfinite(np.add.reduce(plan.flat_x)):
+        if not math.isfinite(plan.sum_of_squares()):
             check_matrix("X", X, self.dtype, self.n_inputs)
 
     def _halves(self, X: np.ndarray, result: np.ndarray) -> None:
