@@ -4,8 +4,9 @@ Network: the reference MLP of ``shared/BENCHMARK.md`` (784 → 256 ReLU → 128 
 on encoded float32 input drawn as BENCHMARK.md draws it. bprop: ``net.predict(X)`` with NumPy's BLAS held
 to the given threads (threadpoolctl). onnxruntime: a session on ``bprop.export_onnx(net, preprocessing=False)``
 with ``intra_op_num_threads`` = the same threads (session creation excluded). Per (threads, batch): both
-warmed up, then rounds interleaved (bprop, onnxruntime, bprop, …), each round a block of calls lasting at
-least ``--block`` seconds; the figure is the median over rounds of the time per call.
+warmed up, then rounds interleaved (bprop then onnxruntime, then the other order, …, with a 50 ms pause
+between blocks so that no system pays for the other's spinning threads), each round a block of calls
+lasting at least ``--block`` seconds; the figure is the median over rounds of the time per call.
 
 Preprocessing: a table of raw columns (numeric with gaps, categorical with gaps), its fitted
 preprocessing, and the time per row of bprop's encoder (``Preprocessor.transform`` on a DataFrame) vs the
@@ -35,6 +36,7 @@ import bprop  # noqa: E402
 
 BATCHES = (1, 64, 1024, 100_000)
 THREADS = (1, 2)
+PAUSE = 0.05  # seconds between two timed blocks
 
 
 def _per_call(run, block: float) -> float:
@@ -63,9 +65,14 @@ def _interleaved(systems: dict, rounds: int, block: float) -> dict[str, float]:
         for _ in range(3):
             run()
     times: dict[str, list[float]] = {name: [] for name in systems}
-    for _ in range(rounds):
-        for name, run in systems.items():
-            times[name].append(_per_call(run, block))
+    names = list(systems)
+    for round_ in range(rounds):
+        # Each round in the other order, with a pause between blocks: onnxruntime's pool spins for a while
+        # after each run, and a system timed right after it would pay for that (measured: 37 µs instead of
+        # 28 at batch 1 with two threads).
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            time.sleep(PAUSE)
+            times[name].append(_per_call(systems[name], block))
     return {name: median(values) for name, values in times.items()}
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._blas import bind_affine, bind_sum_of_squares, few_threads, one_thread, restore_threads
+from ._blas import bind_affine, bind_sum_of_squares, one_thread, restore_threads
 from .checks import check_matrix
 from .layers import Dense
 
@@ -127,10 +127,10 @@ class Predictor:
     def predict(self, X) -> np.ndarray:
         """Outputs ``(n_samples, n_outputs)`` (a fresh array) for inputs ``(n_samples, n_inputs)``.
 
-        With two or more BLAS threads allowed and at least :data:`PARALLEL_ROWS` rows, the two halves of
-        the rows go through the network at the same time, in this thread and a worker, each with
-        one-threaded BLAS. OpenBLAS's own threads meet at every product, and on a busy 2-core machine
-        each meeting can wait for a descheduled thread (a 64-row batch took 100× longer than with one
+        BLAS runs one-threaded. With two or more BLAS threads allowed and at least :data:`PARALLEL_ROWS`
+        rows, the two halves of the rows go through the network at the same time, in this thread and a
+        worker. OpenBLAS's own threads meet at every product, and on a busy 2-core machine each meeting
+        can wait for a descheduled thread (batches of 16 and 64 rows took 50-100× longer than with one
         thread); two halves meet once per call.
         """
         X = np.asarray(X)
@@ -139,12 +139,13 @@ class Predictor:
         n = X.shape[0]
         if n < PARALLEL_ROWS:  # the serving case, one or a few rows: as few Python steps as possible
             return self._small(X)
-        threads = one_thread() if n >= PARALLEL_ROWS else few_threads(n)
+        threads = one_thread()
         try:
-            if n <= COPY_ROWS and not (threads and threads > 1):
+            two = threads is not None and threads > 1
+            if n <= COPY_ROWS and not two:
                 return self._through(X, X).copy()
             result = np.empty((n, self.dense[-1].fan_out), dtype=self.dtype)
-            if threads and threads > 1 and n >= PARALLEL_ROWS:
+            if two:
                 self._halves(X, result)
             else:
                 self._rows_into(X, result, X)
@@ -155,7 +156,8 @@ class Predictor:
     def _small(self, X: np.ndarray) -> np.ndarray:
         """:meth:`predict` of fewer than :data:`PARALLEL_ROWS` rows (all copied in, one bound plan)."""
         plan = self._plans.get(X.shape[0]) or self._plan(X.shape[0])
-        threads = few_threads(X.shape[0])
+        # One BLAS thread (see predict); a thread handed a second half would cost more than it saves.
+        threads = one_thread()
         try:
             self._copy_in(X, plan, X)
             for call in plan.calls:
