@@ -184,3 +184,19 @@ def test_network_alone(folder):
     np.testing.assert_allclose(out, model.net.forward(X), rtol=0, atol=1e-6)
     bare = to_onnx(bprop.mlp([3, 5, 2], activation="leaky_relu", seed=0, dropout=0.5))  # a bare network
     assert [i.name for i in bare.graph.input] == ["input"]
+
+
+def test_column_names_with_spaces_and_other_characters():
+    from bprop.tables.data import prepare
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"petal length (cm)": rng.normal(size=40), "größe/ß": rng.choice(["a", "b"], 40),
+                          "y": rng.choice(["p", "q"], 40)})  # fmt: skip
+    prepared = prepare(table, "y", rng=np.random.default_rng(0))
+    net = bprop.mlp([prepared.encoder.features.n_outputs, 3, 2], output_activation="softmax", seed=0)
+    model = bprop.Model(net, preprocessing=prepared.encoder.to_dict())
+    proto = to_onnx(model)
+    assert [i.name for i in proto.graph.input] == ["petal length (cm)", "größe/ß"]
+    (probabilities,) = session_of(proto).run(["probabilities"], onnx_inputs(prepared.encoder.features, table))
+    expected = net.forward(prepared.encoder.features.transform(table.drop(columns="y")))
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-6)
