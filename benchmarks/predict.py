@@ -76,13 +76,14 @@ def _interleaved(systems: dict, rounds: int, block: float) -> dict[str, float]:
     return {name: median(values) for name, values in times.items()}
 
 
-def network_speed(rounds: int, block: float, batches=BATCHES) -> list[dict]:
+def network_speed(rounds: int, block: float, batches=BATCHES, call: str = "predict") -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     net = bprop.mlp([N_FEATURES, *HIDDEN, N_CLASSES], activation="relu", output_activation="softmax", seed=0)
     path = os.path.join(tempfile.mkdtemp(), "reference.onnx")
     bprop.export_onnx(net, path, preprocessing=False)
     rng = np.random.default_rng(0)
+    bprop_call = getattr(net, call)
     rows = []
     for threads in THREADS:
         session = _session(path, threads)
@@ -91,7 +92,7 @@ def network_speed(rounds: int, block: float, batches=BATCHES) -> list[dict]:
                 X = rng.standard_normal((batch, N_FEATURES), dtype=np.float32)
                 same = np.abs(net.predict(X) - session.run(["output"], {"input": X})[0]).max()
                 systems = {
-                    "bprop": lambda X=X: net.predict(X),
+                    "bprop": lambda X=X: bprop_call(X),
                     "onnxruntime": lambda X=X, s=session: s.run(["output"], {"input": X}),
                 }
                 result = _interleaved(systems, rounds if batch < 100_000 else max(3, rounds // 2), block)
@@ -172,6 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per measurement (default 7)")
     parser.add_argument("--block", type=float, default=0.2, help="seconds of calls per round (default 0.2)")
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="batch sizes (default 1,64,1024,100000)")
+    parser.add_argument(
+        "--bprop-call", choices=["predict", "forward"], default="predict",
+        help="time net.forward (the training forward pass, what predict was before the lean path) instead",
+    )  # fmt: skip
+    parser.add_argument("--no-preprocessing", action="store_true", help="skip the preprocessing measurement")
     args = parser.parse_args(argv)
     info = machine_info()
     import onnxruntime
@@ -181,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
     batches = tuple(int(b) for b in args.batches.split(","))
-    network = network_speed(args.rounds, args.block, batches)
-    preprocessing = preprocessing_speed(args.rounds, args.block)
+    print(f"bprop side: net.{args.bprop_call}(X)")
+    network = network_speed(args.rounds, args.block, batches, args.bprop_call)
+    preprocessing = [] if args.no_preprocessing else preprocessing_speed(args.rounds, args.block)
     load_after = os.getloadavg()
     print(f"load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     if args.json:
