@@ -114,3 +114,24 @@ def test_an_infinite_input_is_refused_even_where_its_weights_are_zero(n):
     X[n - 2, 2] = np.inf
     with pytest.raises(ValueError, match="1 NaN or infinite"):
         net.predict(X)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_predict_in_a_forked_child_after_the_parent_predicted():
+    """The worker thread of the parent does not exist in a forked child: the child starts its own."""
+    import multiprocessing
+
+    net = bprop.mlp([4, 8, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    expected = net.predict(X)  # the parent's worker thread is started here (two BLAS threads allowed)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(net.predict(X)))  # the same net, inherited by fork
+    child.start()
+    try:
+        result = queue.get(timeout=30)
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_array_equal(result, expected)

@@ -22,6 +22,7 @@ Not thread-safe: two threads predicting with one network at once must each use t
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -78,6 +79,7 @@ class Predictor:
         self._layers = list(layers)
         self._twin: Predictor | None = None  # the second half's predictor, and the thread that runs it
         self._worker = None
+        self._worker_pid = 0
 
     def __reduce__(self):
         # Copies and pickles of a network start without a predictor: its buffers are scratch, and its
@@ -180,10 +182,13 @@ class Predictor:
 
     def _halves(self, X: np.ndarray, result: np.ndarray) -> None:
         if self._twin is None:
+            self._twin = Predictor(self._layers, self.dtype)
+        if self._worker is None or self._worker_pid != os.getpid():
+            # A forked child inherits the executor but not its thread: work handed to it would never run.
             from concurrent.futures import ThreadPoolExecutor
 
-            self._twin = Predictor(self._layers, self.dtype)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bprop-predict")
+            self._worker_pid = os.getpid()
         half = (X.shape[0] + 1) // 2
         other = self._worker.submit(self._twin._rows_into, X[half:], result[half:], X, single=True)
         try:
