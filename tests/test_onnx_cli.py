@@ -117,3 +117,14 @@ def test_a_column_named_like_an_output(tmp_path):
     with pytest.raises(ValueError, match="feature column 'label' cannot name an input"):
         to_onnx(bprop.load(model))
     assert to_onnx(bprop.load(model), preprocessing=False).graph.input[0].name == "input"
+
+
+def test_a_failed_check_exits_1_and_says_so(trained, tmp_path, capsys, monkeypatch):
+    import bprop.export.check as check
+
+    monkeypatch.setattr(check, "TOLERANCE", -1.0)  # no difference can pass: the failing path, for real
+    model, data = trained
+    code, out, err = run(capsys, "export", model, tmp_path / "m.onnx", "--check", data)
+    assert code == 1
+    assert err.startswith("check FAILED on 90 rows") and "tolerance -1" in err
+    assert (tmp_path / "m.onnx").exists()  # the export itself is written; the check reports on it
