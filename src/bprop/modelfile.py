@@ -43,7 +43,7 @@ from .nn.layers import Layer
 from .nn.network import Sequential, layer_from_config
 from .version import __version__
 
-__all__ = ["Model", "save", "load", "read_metadata", "FORMAT_VERSION", "UnverifiedMetadataWarning"]
+__all__ = ["Model", "save", "to_bytes", "load", "read_metadata", "FORMAT_VERSION", "UnverifiedMetadataWarning"]
 
 FORMAT_VERSION = 2
 METADATA_KEY = "bprop"
@@ -168,11 +168,25 @@ def save(
 
     Keyword sections, when given, replace those of a :class:`Model`. Refuses NaN or infinite weights.
     """
+    if not isinstance(model, Model | Sequential):
+        raise ValueError(f"save takes a bprop.Model or bprop.Sequential, got {type(model).__name__}")
+    path = _model_path(path, "save")
+    data = to_bytes(model, preprocessing=preprocessing, training=training, extra=extra)
+    return atomic_write_bytes(path, data)
+
+
+def to_bytes(
+    model: Model | Sequential,
+    *,
+    preprocessing: dict | None = None,
+    training: dict | None = None,
+    extra: dict | None = None,
+) -> bytes:
+    """The bytes :func:`save` writes (a ``.safetensors`` model file), kept in memory."""
     if isinstance(model, Sequential):
         model = Model(model)
     if not isinstance(model, Model) or not isinstance(model.net, Sequential):
         raise ValueError(f"save takes a bprop.Model or bprop.Sequential, got {type(model).__name__}")
-    path = _model_path(path, "save")
     sections = {
         "preprocessing": model.preprocessing if preprocessing is None else preprocessing,
         "training": model.training if training is None else training,
@@ -194,8 +208,7 @@ def save(
     document["metadata_sha256"] = _metadata_checksums(document)
     from safetensors.numpy import save as st_save
 
-    data = st_save(tensors, metadata={METADATA_KEY: json.dumps(document, allow_nan=False)})
-    return atomic_write_bytes(path, data)
+    return st_save(tensors, metadata={METADATA_KEY: json.dumps(document, allow_nan=False)})
 
 
 # -- reading the document -----------------------------------------------------------------------

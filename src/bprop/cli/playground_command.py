@@ -24,6 +24,13 @@ def register(sub) -> None:
         "machines run training here",
     )
     p.add_argument("--no-browser", action="store_true", help="print the address but do not open a browser")
+    p.add_argument(
+        "--max-upload",
+        default="50MB",
+        metavar="SIZE[,ROWS]",
+        help="largest CSV a page may upload: bytes (suffix kB, MB or GB) and optionally data rows "
+        "(default 50MB,1000000)",
+    )
     p.set_defaults(run=run_playground)
 
 
@@ -37,6 +44,27 @@ def _port(text: str) -> int:
     return port
 
 
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def max_upload(text: str):
+    """``--max-upload 50MB`` or ``200MB,5000000`` → (bytes, rows); rows default to 1,000,000."""
+    from ..playground.server import UploadLimits
+
+    size_text, _, rows_text = text.partition(",")
+    size_text = size_text.strip().upper()
+    digits = size_text.rstrip("KMGB")
+    unit = size_text[len(digits) :]
+    try:
+        size = float(digits) * _UNITS[unit]
+        rows = int(rows_text) if rows_text.strip() else UploadLimits.rows
+    except (ValueError, KeyError):
+        raise CliError(f"--max-upload takes a size like 50MB or 200MB,5000000 (bytes, rows), got {text!r}") from None
+    if not (1 <= size <= 2**40 and 1 <= rows):
+        raise CliError(f"--max-upload needs a size from 1 byte to 1 TB and at least 1 row, got {text!r}")
+    return UploadLimits(size=int(size), rows=rows)
+
+
 def run_playground(args) -> int:
     try:
         from ..playground.server import LOOPBACK_NAMES, bind, is_loopback, serve
@@ -45,6 +73,7 @@ def run_playground(args) -> int:
             f'the playground needs the live extra ({exc.name} is missing): pip install "bprop[live]"'
         ) from None
     port = _port(args.port)
+    limits = max_upload(args.max_upload)
     host = args.host or "127.0.0.1"
     try:
         sock = bind(host, port)
@@ -73,7 +102,7 @@ def run_playground(args) -> int:
             webbrowser.open(url)
 
     try:
-        serve(sock, allowed_hosts=LOOPBACK_NAMES if loopback else None, on_ready=ready)
+        serve(sock, allowed_hosts=LOOPBACK_NAMES if loopback else None, on_ready=ready, limits=limits)
     except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then passes the signal on: the normal way out
         pass
     print("bprop playground: stopped")

@@ -165,6 +165,54 @@ def gradcheck(
     return GradcheckResult(errors, tolerance, skipped, n_entries - sum(skipped.values()))
 
 
+def check_entry(
+    net: Sequential, X, Y, loss: str | Loss, parameter: int, index: tuple[int, ...], *, eps: float = 1e-4
+) -> dict:
+    """:func:`gradcheck` for one entry: ``parameter`` indexes ``net.parameters()``, ``index`` the entry.
+
+    Returns ``analytic`` (the backward pass's ∂L/∂θ), ``numeric`` (the same fourth-order central
+    difference), ``relative_error`` (|analytic − numeric| / max(|analytic|, |numeric|, rounding floor)),
+    ``kinked`` (a step crossed a ReLU kink: the quotient is no derivative there), ``eps`` and ``loss``.
+    Both on a float64 copy of ``net``, without dropout; ``net`` is not modified.
+    """
+    loss = get_loss(loss)
+    probe = net.astype(np.float64)
+    X = probe.check_X(X)
+    Y = probe.check_Y(Y, X.shape[0])
+    params = probe.parameters()
+    if not 0 <= parameter < len(params):
+        raise ValueError(f"parameter must be 0 to {len(params) - 1} (an index into net.parameters()), got {parameter}")
+    _, grads = probe.loss_and_gradients_unchecked(X, Y, loss, None, training=False)
+    if grads[parameter] is None:
+        raise ValueError(f"parameter {probe.parameter_names()[parameter]} is frozen: it has no gradient to check")
+    analytic = float(grads[parameter][index])
+    with _KinkSides(probe) as sides:
+        base_loss = float(probe.loss(X, Y, loss))
+        base_sides = sides.snapshot()
+        entry = np.zeros(params[parameter].shape, dtype=bool)
+        entry[index] = True
+        flat, at = params[parameter].reshape(-1), int(np.flatnonzero(entry.reshape(-1))[0])
+
+        def loss_at(values: np.ndarray, j: int, value: float) -> tuple[float, bool]:
+            values[j] = value
+            result = probe.loss(X, Y, loss)
+            crossed = any(not np.array_equal(side, base_sides[i]) for i, side in sides.sides.items())
+            return result, crossed
+
+        original = flat[at]
+        values, crossed = [], False
+        for step in (-2, -1, 1, 2):
+            value, moved = loss_at(flat, at, original + step * eps)
+            values.append(value)
+            crossed = crossed or moved
+        flat[at] = original
+    numeric = (8 * (values[2] - values[1]) - (values[3] - values[0])) / (12 * eps)
+    floor = ROUNDING_ULPS * np.finfo(np.float64).eps * max(abs(base_loss), 1.0) / eps
+    scale = max(abs(analytic), abs(numeric), floor, np.finfo(np.float64).tiny)
+    return {"analytic": analytic, "numeric": float(numeric), "relative_error": float(abs(analytic - numeric) / scale),
+            "kinked": bool(crossed), "eps": eps, "loss": base_loss}  # fmt: skip
+
+
 def _numeric_gradient(param: np.ndarray, eps: float, loss_at, bar) -> tuple[np.ndarray, np.ndarray]:
     """Fourth-order central differences for every entry of ``param`` (restored afterwards), and a
     mask of the entries whose steps crossed a kink."""

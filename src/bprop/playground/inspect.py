@@ -102,6 +102,8 @@ def _update(record: dict, settings: dict, index: int, at: tuple, gradient: float
     update: dict[str, Any] = {"before": before, "after": after, "applied": after - before}
     if gradient is None:
         return update
+    if settings["optimizer"] not in ("sgd", "adam"):
+        return update  # AdamW's and RMSprop's state is not broken down; the change applied is shown
     eta = settings["learning_rate"]
     l2 = settings["l2"] if index % 2 == 0 else 0.0  # L2 acts on weights only, as in the trainer
     g = gradient + l2 * before

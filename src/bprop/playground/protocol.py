@@ -18,9 +18,18 @@ from typing import Any
 __all__ = ["MESSAGES", "MAX_MESSAGE_BYTES", "MODES", "UNITS", "ProtocolError", "Field", "parse_message"]
 
 MAX_MESSAGE_BYTES = 4096
-MODES = ("article", "xor", "one-weight")
+MODES = ("article", "xor", "one-weight", "lab")
 UNITS = ("sample", "batch", "epoch")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")  # the lab has all four; the article and XOR modes sgd and adam
+DATA_SETS = ("circle", "xor", "gauss", "spiral", "plane", "multigauss", "digits", "upload")
+LOSSES = ("auto", "half_sse", "cross_entropy", "mse")
+ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu", "identity")
+INITS = ("auto", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal",
+         "small_uniform")  # fmt: skip
+#: Hidden layers and units per hidden layer the lab's editor may ask for.
+MAX_HIDDEN_LAYERS, MAX_UNITS = 8, 256
+#: Uploads are announced with their size; above this a message is refused before any byte is sent.
+MAX_UPLOAD_FIELD = 2**40
 
 
 class ProtocolError(ValueError):
@@ -33,15 +42,29 @@ class ProtocolError(ValueError):
 
 @dataclass(frozen=True)
 class Field:
-    """One field: ``kind`` is ``"int"``, ``"number"`` or ``"choice"``; numbers lie in [low, high]."""
+    """One field: ``kind`` is ``"int"``, ``"number"``, ``"choice"``, ``"text"`` (at most ``high``
+    characters) or ``"list"`` (``low`` to ``high`` entries, each checked by ``item``); numbers lie in [low, high]."""
 
     kind: str
     low: float = 0.0
     high: float = 0.0
     choices: tuple[str, ...] = ()
     required: bool = False
+    item: Field | None = None
 
     def check(self, name: str, value: Any) -> Any:
+        if self.kind == "list":
+            if not isinstance(value, list) or not self.low <= len(value) <= self.high:
+                raise ProtocolError(
+                    f"{name!r} must be a list of {self.low:g} to {self.high:g} entries, got {_short(value)}"
+                )
+            return [self.item.check(f"{name}[{i}]", entry) for i, entry in enumerate(value)]
+        if self.kind == "text":
+            if not isinstance(value, str) or not 1 <= len(value) <= self.high or not value.isprintable():
+                raise ProtocolError(
+                    f"{name!r} must be printable text of 1 to {self.high:g} characters, got {_short(value)}"
+                )
+            return value
         if self.kind == "choice":
             if value not in self.choices:
                 raise ProtocolError(f"{name!r} must be one of {list(self.choices)}, got {_short(value)}")
@@ -65,9 +88,23 @@ MESSAGES: dict[str, dict[str, Field]] = {
         "optimizer": Field("choice", choices=OPTIMIZERS),
         "learning_rate": Field("number", 1e-6, 10.0),
         "l2": Field("number", 0.0, 1.0),
-        "batch_size": Field("int", 1, 1024),
+        "batch_size": Field("int", 1, 4096),
         "seed": Field("int", 0, 2**31 - 1),
+        # the lab only:
+        "data": Field("choice", choices=DATA_SETS),
+        "noise": Field("int", 0, 50),
+        "train_percent": Field("int", 10, 90),
+        "points": Field("int", 20, 5000),
+        "layers": Field("list", 0, MAX_HIDDEN_LAYERS, item=Field("int", 1, MAX_UNITS)),
+        "activations": Field("list", 0, MAX_HIDDEN_LAYERS, item=Field("choice", choices=ACTIVATIONS)),
+        "loss": Field("choice", choices=LOSSES),
+        "dropout": Field("number", 0.0, 0.9),
+        "init": Field("choice", choices=INITS),
     },
+    "upload": {"name": Field("text", 0, 200, required=True), "size": Field("int", 1, MAX_UPLOAD_FIELD, required=True)},
+    "check_weight": {"layer": _LAYER, "to": _UNIT, "from": Field("int", 1, 1024)},
+    "download": {},
+    "code": {},
     "reset": {},
     "state": {},
     "step": {"unit": Field("choice", choices=UNITS, required=True), "count": Field("int", 1, 10_000)},

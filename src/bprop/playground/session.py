@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -72,7 +71,7 @@ class NetworkSession:
         rule = get_optimizer(optimizer, learning_rate=self.learning_rate)
         self.trainer = Trainer(
             self.net, source=self.source, loss="half_sse", optimizer=rule, epochs=10**9, batch_size=self.batch_size,
-            seed=seed, l2=l2, verbose=0, metric=None, gradient_hook=self._keep_gradients,
+            seed=seed, l2=l2, verbose=0, metric=None, gradient_hook=self._keep_gradients, divergence_warning=False,
         )  # fmt: skip
         self.sample_cursor = 0
         self.curve: list[list[float]] = [[0, self.loss()]]
@@ -108,20 +107,20 @@ class NetworkSession:
         if self.trainer.state.finished:
             raise ValueError(f"training has stopped ({self.notice or 'finished'}); press reset")
         started, done = time.perf_counter(), 0
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            while done < count - 1 and (budget is None or time.perf_counter() - started < budget):
-                self._one(unit)
-                done += 1
-                self._add_point()
-                if self.trainer.state.finished:
-                    break
-            if not self.trainer.state.finished:
-                self._recorded(unit)
-                done += 1
-                self._add_point()
-        if caught or self.trainer.state.finished:
-            self.notice = self.trainer.state.history.stop_message or (str(caught[-1].message) if caught else None)
+        # Tabs step on worker threads, where warning filters (one per process) cannot be scoped: the
+        # trainer issues no divergence warning (divergence_warning=False) and its history says why it stopped.
+        while done < count - 1 and (budget is None or time.perf_counter() - started < budget):
+            self._one(unit)
+            done += 1
+            self._add_point()
+            if self.trainer.state.finished:
+                break
+        if not self.trainer.state.finished:
+            self._recorded(unit)
+            done += 1
+            self._add_point()
+        if self.trainer.state.finished:
+            self.notice = self.trainer.state.history.stop_message or "training finished"
         return done
 
     def _recorded(self, unit: str) -> None:

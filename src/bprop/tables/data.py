@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "read_csv",
+    "read_csv_bytes",
     "read_table",
     "split_target",
     "split_indices",
@@ -76,6 +77,25 @@ def read_csv(path: str | os.PathLike, *, decimal: str = ".", dtype: dict[str, ty
     if table.shape[0] == 0:
         raise ValueError(f"{str(path)!r} has a header but no data rows; add at least one row")
     table.attrs["decimal"] = decimal  # prepare() records it in the model
+    return table
+
+
+def read_csv_bytes(data: bytes, name: str, *, decimal: str = ".") -> pd.DataFrame:
+    """:func:`read_csv` for a file's bytes held in memory (an upload): the same checks and one-line errors,
+    ``name`` standing for the path in them. Compression is recognised by the bytes' first ones."""
+    import io
+
+    if decimal not in (".", ","):
+        raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
+    if not data:
+        raise ValueError(f"{name!r} is empty; a CSV needs a header line and at least one data row")
+    compression = next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), None)
+    if compression is None:
+        _refuse_binary(data[:_SNIFF_BYTES], Path(name))
+    table = _parse(io.BytesIO(data), compression, Path(name), decimal=decimal, dtype=None)
+    if table.shape[0] == 0:
+        raise ValueError(f"{name!r} has a header but no data rows; add at least one row")
+    table.attrs["decimal"] = decimal
     return table
 
 

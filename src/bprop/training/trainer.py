@@ -74,7 +74,9 @@ class Trainer:
 
     Takes ``X, Y`` arrays or a batch ``source``, and the keyword options of :func:`bprop.fit` (which is
     ``Trainer(...).run()``), plus ``gradient_hook``: a callable given the list of gradient arrays after
-    every backward pass, to change them in place before the update.
+    every backward pass, to change them in place before the update; and ``divergence_warning=False``: a
+    run that diverges stops as usual but issues no :class:`DivergenceWarning` (read
+    ``history.stop_message``), for callers on threads, where Python's warning filters cannot be scoped.
 
     Example:
         >>> import numpy as np, bprop
@@ -98,7 +100,8 @@ class Trainer:
                  stop_when_all_correct: bool = False, restore_best_weights: bool = False,
                  callbacks=(), diagnostics: bool | Diagnostics = False, verbose: int | str = "auto",
                  resume: dict | None = None, gradient_hook: Callable[[list], None] | None = None,
-                 monitor: str = "auto", weight_decay: float | None = None, collective=None) -> None:  # fmt: skip
+                 monitor: str = "auto", weight_decay: float | None = None, collective=None,
+                 divergence_warning: bool = True) -> None:  # fmt: skip
         if not isinstance(net, Sequential):
             raise ValueError(f"Trainer needs a bprop.Sequential network, got {type(net).__name__}")
         self.collective = collective
@@ -114,6 +117,7 @@ class Trainer:
         self.batch_size = check_positive_int("batch_size", batch_size)
         check_options(l2, clip_norm, target_loss, patience, min_delta, max_time, validation_split, validation_data)
         self.l2, self.clip_norm, self.shuffle, self.gradient_hook = l2, clip_norm, shuffle, gradient_hook
+        self.divergence_warning = bool(divergence_warning)
         optimizer = make_optimizer(optimizer, learning_rate, weight_decay)
         split_rng, shuffle_rng = generators(seed)
         self.metric = resolve_metric(metric, self.loss)
@@ -462,7 +466,8 @@ class Trainer:
             f"training diverged in epoch {div.epoch}: {div.detail}; kept the weights of epoch {div.epoch - 1}. "
             "Lower the learning rate (e.g. by 10x), standardise the inputs or set clip_norm."
         )
-        warnings.warn(history.stop_message, DivergenceWarning, stacklevel=4)
+        if self.divergence_warning:  # off: the caller reads history.stop_message (warning filters are per process)
+            warnings.warn(history.stop_message, DivergenceWarning, stacklevel=4)
         self._finish("diverged")
 
     def _finish(self, reason: str) -> None:

@@ -28,16 +28,30 @@ function el(tag, attrs, parent, text) {
   return node;
 }
 
+// When each request left, by id: the benchmark reads how long until its reply was drawn (window.bpropTimes).
+const sentAt = new Map();
+window.bpropTimes = { frames: 0, latencies: [] };
+
 function send(message) {
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
   message.id = nextId++;
+  sentAt.set(message.id, performance.now());
   socket.send(JSON.stringify(message));
+}
+
+function drawn(msg) {
+  window.bpropTimes.frames += 1;
+  const started = sentAt.get(msg.id);
+  if (started === undefined) return;
+  sentAt.delete(msg.id);
+  requestAnimationFrame(() => window.bpropTimes.latencies.push(performance.now() - started));
 }
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/ws`);
   socket.onmessage = (event) => receive(JSON.parse(event.data));
+  socket.onopen = () => { if (window.labOpened) window.labOpened(); };
   socket.onclose = () => showError("the connection to the server closed; reload the page to start again");
 }
 
@@ -48,11 +62,16 @@ function showError(text) {
 }
 
 function receive(msg) {
-  if (msg.type === "error") return showError(`error: ${msg.error}`);
+  if (msg.type === "error") {
+    if (window.labError) window.labError(msg);
+    return showError(`error: ${msg.error}`);
+  }
   showError("");
+  if (window.labReceive && window.labReceive(msg)) return;
   if (msg.type === "state") {
     state = msg;
     render();
+    drawn(msg);
     if (selected && msg.mode !== "one-weight" && msg.last) ask(selected);
   } else if (msg.type === "unit") {
     showUnit(msg);
@@ -101,13 +120,18 @@ function ask(sel) {
 function select(sel) {
   selected = sel;
   ask(sel);
-  renderNetwork();
+  if (state && state.mode === "lab") window.renderLab(state);
+  else renderNetwork();
 }
 
 // -- the whole page from one state ----------------------------------------------------------------------
 function render() {
   const s = state;
   const oneWeight = s.mode === "one-weight";
+  const lab = s.mode === "lab";
+  $("lab-controls").hidden = !lab;
+  $("lab-view").hidden = !lab;
+  for (const node of document.querySelectorAll(".part1")) node.hidden = lab;
   if (s.mode !== renderedMode) {
     renderedMode = s.mode;
     $("inspect").replaceChildren(heading("Click a neuron or a weight"), paragraph("Its numbers for the last update appear here.", "hint"));
@@ -116,14 +140,14 @@ function render() {
   $("inspect").hidden = oneWeight;
   $("loss").hidden = oneWeight;
   if (document.activeElement !== $("learning-rate")) $("learning-rate").value = s.settings.learning_rate;
-  for (const node of document.querySelectorAll(".net-only")) node.hidden = oneWeight;
-  if (!oneWeight) {
+  for (const node of document.querySelectorAll(".net-only")) node.hidden = oneWeight || lab;
+  if (!oneWeight && !lab) {
     $("optimizer").value = s.settings.optimizer;
     if (document.activeElement !== $("l2")) $("l2").value = s.settings.l2;
     if (document.activeElement !== $("batch-size")) $("batch-size").value = s.settings.batch_size;
   }
   $("play").textContent = s.playing ? "Pause" : "Play";
-  $("network-view").hidden = oneWeight;
+  $("network-view").hidden = oneWeight || lab;
   $("one-weight-view").hidden = !oneWeight;
   $("explain").hidden = !s.explain;
   const parts = [`steps: ${s.steps}`];
@@ -132,6 +156,11 @@ function render() {
   $("status").textContent = parts.join("   ");
   if (oneWeight) {
     renderOneWeight();
+    return;
+  }
+  if (lab) {
+    $("loss").hidden = true;
+    window.renderLab(s);
     return;
   }
   renderNetwork();

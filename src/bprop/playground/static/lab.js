@@ -1,0 +1,519 @@
+// The lab: TensorFlow Playground's data, the digits or your CSV, a network you edit, and the views.
+// Like playground.js it only draws what the server computed (docs/PLAYGROUND.md, "The lab's state").
+"use strict";
+
+const BLUE = [8, 119, 189], ORANGE = [245, 147, 34], PALETTE = [BLUE, ORANGE, [44, 160, 44], [214, 39, 40],
+  [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
+const MAX_SHOWN = 10; // units drawn per layer; a wider layer shows its first 8, a gap, and its last
+let labHidden = { layers: [4, 2], activations: ["tanh", "tanh"] };
+let labPoints = null; // the points of the last full state (frames leave them out)
+let labMaps = new Map(); // unit key → its heatmap data URL, for the zoom on hover
+let pendingFile = null;
+let wantedFile = null; // a shared link's file name, until the file is chosen again
+let animation = null; // {last, phase, timer}
+const scratch = document.createElement("canvas");
+scratch.width = scratch.height = 50;
+
+// -- set-up ------------------------------------------------------------------------------------------
+function labSetup() {
+  const num = (id) => parseFloat($(id).value);
+  const setup = {
+    type: "setup", mode: "lab", data: $("lab-data").value, noise: parseInt($("lab-noise").value, 10),
+    train_percent: parseInt($("lab-train").value, 10), points: parseInt($("lab-points").value, 10),
+    layers: labHidden.layers.slice(), activations: labHidden.activations.slice(), loss: $("lab-loss").value,
+    init: $("lab-init").value, optimizer: $("lab-optimizer").value, learning_rate: num("lab-lr"),
+    batch_size: parseInt($("lab-batch").value, 10), l2: num("lab-l2"), dropout: num("lab-dropout"),
+    seed: parseInt($("lab-seed").value, 10),
+  };
+  for (const [k, v] of Object.entries(setup)) if (typeof v === "number" && Number.isNaN(v)) delete setup[k];
+  return setup;
+}
+
+function applyLab() {
+  selected = null;
+  if ($("lab-data").value === "upload" && !(state && state.upload_name)) {
+    $("lab-upload-status").textContent = "choose a CSV file";
+    return;
+  }
+  send(labSetup());
+}
+
+function renderLayerEditor() {
+  const box = $("lab-layers");
+  box.replaceChildren();
+  labHidden.layers.forEach((n, i) => {
+    const span = document.createElement("span");
+    span.className = "lab-layer";
+    span.dataset.layer = i + 1;
+    const minus = document.createElement("button"), plus = document.createElement("button");
+    minus.textContent = "−"; plus.textContent = "+";
+    minus.className = "lab-fewer"; plus.className = "lab-more-units";
+    minus.onclick = () => { if (labHidden.layers[i] > 1) { labHidden.layers[i] -= 1; applyLab(); } };
+    plus.onclick = () => { if (labHidden.layers[i] < 256) { labHidden.layers[i] += 1; applyLab(); } };
+    const count = document.createElement("span");
+    count.className = "lab-width";
+    count.textContent = `${n}`;
+    const act = document.createElement("select");
+    act.className = "lab-activation";
+    for (const name of ["tanh", "sigmoid", "relu", "leaky_relu", "identity"]) act.add(new Option(name, name));
+    act.value = labHidden.activations[i];
+    act.onchange = () => { labHidden.activations[i] = act.value; applyLab(); };
+    span.append(`layer ${i + 1}: `, minus, count, plus, act);
+    box.appendChild(span);
+  });
+}
+
+function fromState(s) {
+  const st = s.settings;
+  labHidden = { layers: st.layers.slice(), activations: st.activations.slice() };
+  const set = (id, v) => { if (document.activeElement !== $(id)) $(id).value = v; };
+  set("lab-data", st.data); set("lab-noise", st.noise); set("lab-train", st.train_percent); set("lab-points", st.points);
+  set("lab-loss", st.loss); set("lab-init", st.init); set("lab-optimizer", st.optimizer); set("lab-lr", st.learning_rate);
+  set("lab-batch", st.batch_size); set("lab-l2", st.l2); set("lab-dropout", st.dropout); set("lab-seed", st.seed);
+  $("lab-noise-label").textContent = st.noise;
+  $("lab-train-label").textContent = st.train_percent;
+  renderLayerEditor();
+  history.replaceState(null, "", `#${shareHash(s)}`);
+}
+
+// The set-up in the address: every setup field; an uploaded file by its name only.
+function shareHash(s) {
+  const p = new URLSearchParams({ mode: "lab" });
+  for (const [k, v] of Object.entries(s.settings)) p.set(k, Array.isArray(v) ? v.join(",") : String(v));
+  if (s.settings.data === "upload" && s.upload_name) p.set("file", s.upload_name);
+  return p.toString();
+}
+
+function setupFromHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  if (p.get("mode") !== "lab") return null;
+  const setup = { type: "setup", mode: "lab" };
+  const ints = ["noise", "train_percent", "points", "batch_size", "seed"];
+  const floats = ["learning_rate", "l2", "dropout"];
+  for (const [k, v] of p.entries()) {
+    if (ints.includes(k)) setup[k] = parseInt(v, 10);
+    else if (floats.includes(k)) setup[k] = parseFloat(v);
+    else if (k === "layers") setup.layers = v ? v.split(",").map((x) => parseInt(x, 10)) : [];
+    else if (k === "activations") setup.activations = v ? v.split(",") : [];
+    else if (["data", "loss", "init", "optimizer"].includes(k)) setup[k] = v;
+  }
+  if (setup.data === "upload") {
+    wantedFile = p.get("file") || "your CSV";
+    delete setup.data; // until the file is chosen again
+  }
+  return setup;
+}
+
+window.labOpened = () => {
+  const setup = setupFromHash();
+  if (!setup) return;
+  send(setup);
+  if (wantedFile) {
+    $("lab-upload-status").textContent = `This link was made with your own file ${wantedFile}: choose it again (files are never part of a link).`;
+    $("lab-upload-status").className = "ask";
+  }
+};
+
+// -- upload ------------------------------------------------------------------------------------------
+function startUpload(file) {
+  pendingFile = file;
+  $("lab-upload-status").textContent = `sending ${file.name} (${file.size.toLocaleString()} bytes)…`;
+  send({ type: "upload", name: file.name || "upload.csv", size: Math.max(1, file.size) });
+}
+
+async function sendChunks(chunkBytes) {
+  const bytes = new Uint8Array(await pendingFile.arrayBuffer());
+  for (let at = 0; at < bytes.length; at += chunkBytes) socket.send(bytes.slice(at, at + chunkBytes));
+  if (bytes.length === 0) socket.send(new Uint8Array([10]));
+}
+
+window.labError = (msg) => {
+  if (msg.request === "upload") {
+    $("lab-upload-status").textContent = `refused: ${msg.error}`;
+    pendingFile = null;
+  }
+};
+
+function download(name, blob) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+window.labReceive = (msg) => {
+  if (msg.type === "upload_ready") { sendChunks(msg.chunk_bytes); return true; }
+  if (msg.type === "model") {
+    const raw = atob(msg.data);
+    const bytes = Uint8Array.from(raw, (c) => c.charCodeAt(0));
+    download(msg.filename, new Blob([bytes], { type: "application/octet-stream" }));
+    return true;
+  }
+  if (msg.type === "code") { showCode(msg); return true; }
+  if (msg.type === "check") { showCheck(msg); return true; }
+  if (msg.type === "weight" && state && state.mode === "lab") {
+    showWeight(msg);
+    const button = document.createElement("button");
+    button.id = "lab-check";
+    button.textContent = "Check ∂L/∂w by finite differences";
+    button.onclick = () => {
+      const m = { type: "check_weight", layer: msg.layer, to: msg.to || msg.unit };
+      if (msg.from) m.from = msg.from;
+      send(m);
+    };
+    $("inspect").appendChild(button);
+    return true;
+  }
+  if (msg.type === "state" && msg.mode === "lab") {
+    if (msg.full) {
+      labPoints = msg.points;
+      fromState(msg);
+      if (msg.upload_name) {
+        wantedFile = null;
+        $("lab-upload-status").textContent = `${msg.upload_name}: ${msg.rows.train} training and ${msg.rows.test} held-out rows`;
+        $("lab-upload-status").className = "";
+      }
+    }
+    if (animation && msg.last && animation.waiting) startAnimation(msg.last);
+  }
+  return false;
+};
+
+function showCode(msg) {
+  $("lab-code-box").hidden = false;
+  $("lab-python").textContent = msg.python;
+  $("lab-command").textContent = msg.command || `not expressible: ${msg.why_not}`;
+  const link = $("lab-data-link");
+  link.replaceChildren();
+  if (msg.data_csv) {
+    const button = document.createElement("button");
+    button.id = "lab-data-csv";
+    button.textContent = `Download the data (${state.settings.data}.csv)`;
+    button.onclick = () => download(`${state.settings.data}.csv`, new Blob([msg.data_csv], { type: "text/csv" }));
+    link.appendChild(button);
+  }
+}
+
+function showCheck(msg) {
+  const box = $("inspect");
+  box.appendChild(heading(`Finite-difference check of ${msg.name}`));
+  box.appendChild(paragraph(`On the last update's ${msg.rows} example(s), float64, ε = ${msg.eps}: ` +
+    "(L(w−2ε) − 8·L(w−ε) + 8·L(w+ε) − L(w+2ε)) / 12ε", "rule"));
+  const t = table([["backward pass ∂L/∂w", msg.analytic, "check-analytic"], ["finite differences", msg.numeric, "check-numeric"],
+    ["relative error", msg.relative_error, "check-error"]]);
+  t.id = "lab-check-table";
+  box.appendChild(t);
+  if (msg.kinked) box.appendChild(paragraph("A step crossed a ReLU kink: the difference quotient is no derivative here.", "hint"));
+}
+
+// -- drawing -----------------------------------------------------------------------------------------
+function colour(t) {
+  // t in [−1, 1]: orange … white … blue, as TensorFlow Playground.
+  const c = t >= 0 ? BLUE : ORANGE, a = Math.min(1, Math.abs(t));
+  return [255 + (c[0] - 255) * a, 255 + (c[1] - 255) * a, 255 + (c[2] - 255) * a];
+}
+
+function decode(map) {
+  return Uint8Array.from(atob(map.data), (ch) => ch.charCodeAt(0));
+}
+
+function paint(ctx, map, size, kind) {
+  const bytes = decode(map);
+  const image = ctx.createImageData(size, size);
+  const lo = map.lo === null ? 0 : map.lo, hi = map.hi === null ? 0 : map.hi;
+  const reach = Math.max(Math.abs(lo), Math.abs(hi), 1e-12);
+  for (let i = 0; i < bytes.length; i++) {
+    let rgb;
+    if (kind === "classes") rgb = PALETTE[bytes[i] % PALETTE.length].map((v) => 255 - (255 - v) * 0.6);
+    else rgb = colour((lo + (bytes[i] / 255) * (hi - lo)) / reach);
+    image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+function heatmapURL(map, size) {
+  scratch.width = scratch.height = size;
+  paint(scratch.getContext("2d"), map, size);
+  return scratch.toDataURL();
+}
+
+function shownUnits(n) {
+  if (n <= MAX_SHOWN) return Array.from({ length: n }, (_, i) => i);
+  return [...Array.from({ length: MAX_SHOWN - 2 }, (_, i) => i), -1, n - 1]; // -1: the gap
+}
+
+function labPositions(sizes) {
+  const width = 900, height = 460, top = 30;
+  const dx = (width - 160) / Math.max(1, sizes.length - 1);
+  return sizes.map((n, c) => {
+    const shown = shownUnits(n);
+    const dy = Math.min(70, (height - top - 30) / Math.max(1, shown.length));
+    return shown.map((unit, r) => ({ unit, x: 80 + c * dx, y: top + (height - top - 30) / 2 + (r - (shown.length - 1) / 2) * dy, dy }));
+  });
+}
+
+window.renderLab = (s) => {
+  const svg = $("lab-network");
+  svg.replaceChildren();
+  const pos = labPositions(s.sizes);
+  const maps = s.heatmaps;
+  labMaps = new Map();
+  const wMax = Math.max(1e-12, ...s.layers.flatMap((l) => l.W.flat().map(Math.abs)));
+  s.layers.forEach((layer, k) => {
+    for (const a of pos[k]) for (const b of pos[k + 1]) {
+      if (a.unit < 0 || b.unit < 0) continue;
+      const w = layer.W[a.unit][b.unit];
+      const sel = selected && selected.kind === "weight" && selected.layer === k + 1 && selected.from === a.unit + 1 && selected.to === b.unit + 1;
+      const line = el("line", {
+        x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: `weight${sel ? " selected" : ""}`,
+        stroke: w >= 0 ? "#0877bd" : "#f59322", "stroke-width": 0.5 + 5 * Math.abs(w) / wMax,
+        "data-layer": k + 1, "data-from": a.unit + 1, "data-to": b.unit + 1,
+      }, svg);
+      line.onclick = () => select({ kind: "weight", layer: k + 1, from: a.unit + 1, to: b.unit + 1 });
+      el("title", {}, line, `w = ${fmt(w)}`);
+    }
+  });
+  s.sizes.forEach((n, c) => {
+    for (const p of pos[c]) {
+      if (p.unit < 0) {
+        el("text", { x: p.x, y: p.y + 4, "text-anchor": "middle", class: "lab-more" }, svg, `… ${n - MAX_SHOWN + 1} more`);
+        continue;
+      }
+      drawLabUnit(svg, s, p, c, maps);
+    }
+    const act = c === 0 ? "input" : s.layers[c - 1].activation;
+    el("text", { x: pos[c][0].x, y: 16, "text-anchor": "middle", class: "lab-more" }, svg, `${n} ${act}`);
+  });
+  drawAnimation(svg, pos);
+  drawOutput(s);
+  drawCurves(s);
+  drawNorms(s);
+  drawFindings(s);
+  drawConfusion(s);
+};
+
+function drawLabUnit(svg, s, p, c, maps) {
+  const half = Math.max(8, Math.min(24, p.dy / 2 - 3));
+  const sel = selected && selected.kind === "unit" && selected.layer === c && selected.unit === p.unit + 1;
+  const g = el("g", { class: `lab-unit${sel ? " selected" : ""}`, "data-layer": c, "data-unit": p.unit + 1 }, svg);
+  el("rect", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half }, g);
+  const map = maps ? (c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit]) : null;
+  if (map) {
+    const url = heatmapURL(map, maps.size);
+    labMaps.set(`${c}:${p.unit}`, map);
+    el("image", { href: url, x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half, preserveAspectRatio: "none" }, g);
+    g.onmouseenter = () => zoom(map, maps.size, p, half);
+    g.onmouseleave = () => { $("lab-zoom").hidden = true; };
+  }
+  if (c > 0) g.onclick = () => select({ kind: "unit", layer: c, unit: p.unit + 1 });
+}
+
+function zoom(map, size, p, half) {
+  const canvas = $("lab-zoom");
+  const box = $("lab-network").getBoundingClientRect();
+  const scale = box.width / 900;
+  scratch.width = scratch.height = size;
+  paint(scratch.getContext("2d"), map, size);
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
+  canvas.style.left = `${(p.x + half + 6) * scale}px`;
+  canvas.style.top = `${Math.max(0, (p.y - 100) * scale)}px`;
+  canvas.hidden = false;
+}
+
+function drawOutput(s) {
+  const canvas = $("lab-output"), ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const maps = s.heatmaps;
+  if (!maps) {
+    ctx.fillStyle = "#777";
+    ctx.fillText("The plane's views need data of two numeric inputs.", 10, 20);
+    return;
+  }
+  scratch.width = scratch.height = maps.size;
+  paint(scratch.getContext("2d"), maps.output, maps.size, maps.output.kind);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
+  if (!labPoints) return;
+  const [x0, x1] = maps.x_range, [y0, y1] = maps.y_range;
+  let vmax = 1e-12;
+  if (s.task === "regression") for (const part of ["train", "test"]) for (const v of labPoints[part].target) vmax = Math.max(vmax, Math.abs(v));
+  for (const part of ["train", "test"]) {
+    const pts = labPoints[part];
+    ctx.strokeStyle = part === "train" ? "#fff" : "#000";
+    pts.xy.forEach(([x, y], i) => {
+      const t = pts.target[i];
+      const rgb = s.task === "regression" ? colour(t / vmax) : PALETTE[t % PALETTE.length];
+      ctx.fillStyle = `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`;
+      ctx.beginPath();
+      ctx.arc((x - x0) / (x1 - x0) * canvas.width, (y1 - y) / (y1 - y0) * canvas.height, 3, 0, 2 * Math.PI);
+      ctx.fill();
+      ctx.stroke();
+    });
+  }
+}
+
+function plot(svg, series, yMax) {
+  svg.replaceChildren();
+  const all = series.flatMap((sr) => sr.points);
+  if (all.length < 1) return;
+  const x0 = Math.min(...all.map((p) => p[0])), x1 = Math.max(...all.map((p) => p[0]), x0 + 1);
+  const top = yMax !== undefined ? yMax : Math.max(1e-12, ...all.map((p) => p[1]));
+  const X = (x) => 30 + (x - x0) / (x1 - x0) * 280, Y = (y) => 130 - Math.min(y, top) / top * 115;
+  el("line", { x1: 30, y1: 130, x2: 310, y2: 130, class: "axis" }, svg);
+  el("line", { x1: 30, y1: 10, x2: 30, y2: 130, class: "axis" }, svg);
+  for (const sr of series) {
+    if (sr.points.length) el("polyline", { points: sr.points.map((p) => `${X(p[0])},${Y(p[1])}`).join(" "), class: sr.cls, "data-series": sr.name }, svg);
+  }
+  el("text", { x: 32, y: 12, class: "axis-label" }, svg, fmt(top));
+  el("text", { x: 310, y: 144, "text-anchor": "end", class: "axis-label" }, svg, `step ${x1}`);
+}
+
+function drawCurves(s) {
+  const pick = (col) => s.curve.filter((r) => r[col] !== null).map((r) => [r[0], r[col]]);
+  plot($("lab-loss-curve"), [{ name: "train", points: pick(1), cls: "curve-line" }, { name: "test", points: pick(2), cls: "test-line" }]);
+  const classify = s.task === "classification";
+  $("lab-acc-curve").hidden = !classify;
+  if (classify) plot($("lab-acc-curve"), [{ name: "train", points: pick(3), cls: "curve-line" }, { name: "test", points: pick(4), cls: "test-line" }], 1);
+  const last = s.curve[s.curve.length - 1];
+  const parts = [`training loss ${fmt(last[1])}`, `test loss ${fmt(last[2])}`];
+  if (classify) parts.push(`training accuracy ${fmt(last[3])}`, `test accuracy ${fmt(last[4])}`);
+  $("lab-scores").textContent = parts.join(" · ");
+}
+
+function drawNorms(s) {
+  const box = $("lab-norms");
+  box.replaceChildren();
+  s.norms.forEach((norms, k) => {
+    const row = document.createElement("div");
+    const svg = document.createElementNS(SVG, "svg");
+    svg.setAttribute("viewBox", "0 0 160 28");
+    svg.setAttribute("class", "sparkline");
+    svg.dataset.layer = k + 1;
+    svg.style.width = "160px";
+    const vals = norms.filter((v) => v !== null && v > 0).map(Math.log10);
+    if (vals.length > 1) {
+      const lo = Math.min(...vals), hi = Math.max(...vals, lo + 1e-9);
+      el("polyline", { class: "spark", points: vals.map((v, i) => `${(i / (vals.length - 1)) * 158 + 1},${26 - ((v - lo) / (hi - lo)) * 24}`).join(" ") }, svg);
+    }
+    const last = norms.length ? norms[norms.length - 1] : null;
+    row.append(svg, ` layer ${k + 1}: ‖∂L/∂W‖ = ${fmt(last)}`);
+    box.appendChild(row);
+  });
+}
+
+function drawFindings(s) {
+  const list = $("lab-findings");
+  list.replaceChildren();
+  const items = s.findings.length ? s.findings : [s.epochs_done ? "No problems seen so far." : "Findings appear after the first epoch."];
+  for (const text of items) {
+    const li = document.createElement("li");
+    li.textContent = text;
+    list.appendChild(li);
+  }
+}
+
+function drawConfusion(s) {
+  const box = $("lab-confusion-box");
+  box.hidden = !s.confusion;
+  if (!s.confusion) return;
+  const t = $("lab-confusion");
+  t.replaceChildren();
+  const head = t.insertRow();
+  head.insertCell().textContent = "true \\ predicted";
+  for (const c of s.classes) head.insertCell().textContent = c;
+  s.confusion.counts.forEach((row, i) => {
+    const tr = t.insertRow();
+    tr.insertCell().textContent = s.classes[i];
+    row.forEach((n, j) => {
+      const td = tr.insertCell();
+      td.textContent = n;
+      if (i === j) td.className = "hit";
+    });
+  });
+  const images = $("lab-misclassified");
+  images.replaceChildren();
+  for (const m of s.misclassified || []) {
+    const fig = document.createElement("figure");
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = 8;
+    canvas.style.width = canvas.style.height = "32px";
+    canvas.style.imageRendering = "pixelated";
+    const ctx = canvas.getContext("2d"), image = ctx.createImageData(8, 8);
+    m.pixels.forEach((v, i) => { const g = 255 - Math.round(v / 16 * 255); image.data.set([g, g, g, 255], 4 * i); });
+    ctx.putImageData(image, 0, 0);
+    const cap = document.createElement("figcaption");
+    cap.textContent = `${m.label} → ${m.predicted}`;
+    fig.append(canvas, cap);
+    fig.className = "misclassified";
+    images.appendChild(fig);
+  }
+}
+
+// -- the animation of one step: forward (out) layer by layer, then backward (δ) --------------------------
+function startAnimation(last) {
+  if (animation.timer) clearInterval(animation.timer);
+  const L = last.units.length - 1;
+  const phases = [];
+  for (let c = 0; c <= L; c++) phases.push({ layer: c, field: "out" });
+  for (let c = L; c >= 1; c--) phases.push({ layer: c, field: "delta" });
+  animation = { last, phases, phase: 0, waiting: false };
+  animation.timer = setInterval(() => {
+    animation.phase += 1;
+    if (animation.phase >= animation.phases.length) { clearInterval(animation.timer); animation.done = true; }
+    if (state && state.mode === "lab") window.renderLab(state);
+  }, 450);
+}
+
+function drawAnimation(svg, pos) {
+  if (!animation || animation.waiting) return;
+  const upto = Math.min(animation.phase, animation.phases.length - 1);
+  for (let i = 0; i <= upto; i++) {
+    const { layer, field } = animation.phases[i];
+    const values = animation.last.units[layer][field];
+    for (const p of pos[layer]) {
+      if (p.unit < 0) continue;
+      const text = `${field === "out" ? "out" : "δ"} ${fmt(values[p.unit]).slice(0, 8)}`;
+      const y = p.y + (field === "out" ? -p.dy / 2 + 2 : p.dy / 2 + 8);
+      el("rect", { x: p.x - 34, y: y - 9, width: 68, height: 11, class: "anim-bg" }, svg);
+      el("text", { x: p.x, y, "text-anchor": "middle", class: "anim-label", "data-anim": field, "data-layer": layer, "data-unit": p.unit + 1 }, svg, text);
+    }
+  }
+}
+
+// -- wiring --------------------------------------------------------------------------------------------
+function wireLab() {
+  for (const id of ["lab-data", "lab-loss", "lab-init", "lab-optimizer"]) $(id).onchange = applyLab;
+  for (const id of ["lab-noise", "lab-train"]) {
+    $(id).oninput = () => { $(`${id}-label`).textContent = $(id).value; };
+    $(id).onchange = applyLab;
+  }
+  $("lab-apply").onclick = applyLab;
+  $("lab-file").onchange = () => {
+    const file = $("lab-file").files[0];
+    if (file) { $("lab-data").value = "upload"; startUpload(file); }
+  };
+  $("lab-add-layer").onclick = () => {
+    if (labHidden.layers.length >= 8) return;
+    labHidden.layers.push(4); labHidden.activations.push(labHidden.activations[labHidden.activations.length - 1] || "tanh");
+    applyLab();
+  };
+  $("lab-remove-layer").onclick = () => {
+    if (!labHidden.layers.length) return;
+    labHidden.layers.pop(); labHidden.activations.pop();
+    applyLab();
+  };
+  $("lab-download").onclick = () => send({ type: "download" });
+  $("lab-code").onclick = () => send({ type: "code" });
+  $("lab-link").onclick = () => { if (navigator.clipboard) navigator.clipboard.writeText(location.href).catch(() => {}); };
+  $("lab-animate").onclick = () => {
+    animation = { waiting: true };
+    send({ type: "step", unit: "sample" });
+  };
+  renderLayerEditor();
+}
+
+wireLab();
