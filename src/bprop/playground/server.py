@@ -106,6 +106,7 @@ class Connection:
         self.session = _session(self.settings)
         self.playing, self.play_unit, self.speed = False, "batch", 20.0
         self.credit, self.last_frame = 0.0, time.perf_counter()
+        self.next_frame = self.last_frame
         self.upload: tuple[str, Any] | None = None  # (file name, table) of the last CSV this tab sent
         self.receiving: dict[str, Any] | None = None  # an upload in progress: name, size, chunks, id
 
@@ -116,9 +117,17 @@ class Connection:
             await self._send(self._state())
             while True:
                 try:
-                    frame = await asyncio.wait_for(queue.get(), self.frame_seconds if self.playing else None)
+                    # A request already waiting goes first, even when a frame is overdue.
+                    frame = (
+                        queue.get_nowait()
+                        if not queue.empty()
+                        else await asyncio.wait_for(queue.get(), self._until_frame())
+                    )
                 except TimeoutError:
                     await self._frame()
+                    # Frames keep their own clock (a frame's work does not add to the wait for the next);
+                    # one that ran late moves the clock on rather than sending frames in a burst.
+                    self.next_frame = max(self.next_frame + self.frame_seconds, time.perf_counter())
                     continue
                 if frame is None:
                     break
@@ -130,6 +139,10 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
             self.session = self.upload = self.receiving = None  # the trainer and the data end with the tab
+
+    def _until_frame(self) -> float | None:
+        """Seconds to wait for a request before the next frame is due (None: not playing, no frames)."""
+        return max(0.0, self.next_frame - time.perf_counter()) if self.playing else None
 
     async def _read(self, queue: asyncio.Queue) -> None:
         try:
@@ -261,6 +274,7 @@ class Connection:
             self.playing = kind == "play"
             self.play_unit = fields.get("unit", self.play_unit)
             self.credit, self.last_frame = 0.0, time.perf_counter()
+            self.next_frame = self.last_frame + self.frame_seconds
             return self._state(full=False)
         if kind == "speed":
             self.speed = fields["steps_per_second"]

@@ -216,27 +216,42 @@ function colour(t) {
 }
 
 function decode(map) {
-  return Uint8Array.from(atob(map.data), (ch) => ch.charCodeAt(0));
+  const raw = atob(map.data), bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
 }
 
-function paint(ctx, map, size, kind) {
-  const bytes = decode(map);
-  const image = ctx.createImageData(size, size);
+// The 256 colours a map's bytes stand for (as one 32-bit RGBA word each), from its lo and hi.
+function lookup(map, kind) {
+  const table = new Uint32Array(256), word = new Uint8Array(table.buffer);
   const lo = map.lo === null ? 0 : map.lo, hi = map.hi === null ? 0 : map.hi;
   const reach = Math.max(Math.abs(lo), Math.abs(hi), 1e-12);
-  for (let i = 0; i < bytes.length; i++) {
-    let rgb;
-    if (kind === "classes") rgb = PALETTE[bytes[i] % PALETTE.length].map((v) => 255 - (255 - v) * 0.6);
-    else rgb = colour((lo + (bytes[i] / 255) * (hi - lo)) / reach);
-    image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * i);
+  for (let b = 0; b < 256; b++) {
+    const rgb = kind === "classes" ? PALETTE[b % PALETTE.length].map((v) => 255 - (255 - v) * 0.6)
+      : colour((lo + (b / 255) * (hi - lo)) / reach);
+    word.set([rgb[0], rgb[1], rgb[2], 255], 4 * b);
   }
-  ctx.putImageData(image, 0, 0);
+  return table;
 }
 
-function heatmapURL(map, size) {
-  scratch.width = scratch.height = size;
-  paint(scratch.getContext("2d"), map, size);
-  return scratch.toDataURL();
+// Paint a map into ctx at (x, y), one pixel per grid point.
+function paint(ctx, map, size, kind, x = 0, y = 0) {
+  const bytes = decode(map), table = lookup(map, kind);
+  const image = ctx.createImageData(size, size);
+  const pixels = new Uint32Array(image.data.buffer);
+  for (let i = 0; i < bytes.length; i++) pixels[i] = table[bytes[i]];
+  ctx.putImageData(image, x, y);
+}
+
+// Every unit's map in one image (one PNG a frame), each a size × size tile in a column.
+const atlas = document.createElement("canvas");
+
+function atlasURL(maps, units) {
+  atlas.width = maps.size;
+  atlas.height = maps.size * Math.max(1, units.length);
+  const ctx = atlas.getContext("2d");
+  units.forEach((map, i) => paint(ctx, map, maps.size, undefined, 0, i * maps.size));
+  return atlas.toDataURL();
 }
 
 function shownUnits(n) {
@@ -260,6 +275,18 @@ window.renderLab = (s) => {
   const pos = labPositions(s.sizes);
   const maps = s.heatmaps;
   labMaps = new Map();
+  let tiles = null; // unit key → its tile in the atlas
+  if (maps) {
+    const units = [];
+    tiles = new Map();
+    pos.forEach((column, c) => column.forEach((p) => {
+      if (p.unit < 0) return;
+      tiles.set(`${c}:${p.unit}`, units.length);
+      units.push(c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit]);
+    }));
+    tiles.url = atlasURL(maps, units);
+    tiles.count = units.length;
+  }
   const wMax = Math.max(1e-12, ...s.layers.flatMap((l) => l.W.flat().map(Math.abs)));
   s.layers.forEach((layer, k) => {
     for (const a of pos[k]) for (const b of pos[k + 1]) {
@@ -281,7 +308,7 @@ window.renderLab = (s) => {
         el("text", { x: p.x, y: p.y + 4, "text-anchor": "middle", class: "lab-more" }, svg, `… ${n - MAX_SHOWN + 1} more`);
         continue;
       }
-      drawLabUnit(svg, s, p, c, maps);
+      drawLabUnit(svg, p, c, maps, tiles);
     }
     const act = c === 0 ? "input" : s.layers[c - 1].activation;
     el("text", { x: pos[c][0].x, y: 16, "text-anchor": "middle", class: "lab-more" }, svg, `${n} ${act}`);
@@ -294,17 +321,20 @@ window.renderLab = (s) => {
   drawConfusion(s);
 };
 
-function drawLabUnit(svg, s, p, c, maps) {
+function drawLabUnit(svg, p, c, maps, tiles) {
   const half = Math.max(8, Math.min(24, p.dy / 2 - 3));
   const sel = selected && selected.kind === "unit" && selected.layer === c && selected.unit === p.unit + 1;
   const g = el("g", { class: `lab-unit${sel ? " selected" : ""}`, "data-layer": c, "data-unit": p.unit + 1 }, svg);
   el("rect", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half }, g);
-  const map = maps ? (c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit]) : null;
-  if (map) {
-    const url = heatmapURL(map, maps.size);
+  if (tiles) {
+    const map = c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit];
+    const tile = tiles.get(`${c}:${p.unit}`), n = maps.size;
     labMaps.set(`${c}:${p.unit}`, map);
-    el("image", { href: url, x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half, preserveAspectRatio: "none" }, g);
-    g.onmouseenter = () => zoom(map, maps.size, p, half);
+    // A window onto the unit's tile of the atlas.
+    const view = el("svg", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half,
+      viewBox: `0 ${tile * n} ${n} ${n}`, preserveAspectRatio: "none" }, g);
+    el("image", { href: tiles.url, x: 0, y: 0, width: n, height: n * tiles.count, preserveAspectRatio: "none" }, view);
+    g.onmouseenter = () => zoom(map, n, p, half);
     g.onmouseleave = () => { $("lab-zoom").hidden = true; };
   }
   if (c > 0) g.onclick = () => select({ kind: "unit", layer: c, unit: p.unit + 1 });
@@ -337,7 +367,19 @@ function drawOutput(s) {
   paint(scratch.getContext("2d"), maps.output, maps.size, maps.output.kind);
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
-  if (!labPoints) return;
+  if (labPoints) ctx.drawImage(pointsLayer(s, maps, canvas), 0, 0);
+}
+
+// The points drawn once per full state (they do not move between frames).
+let pointsCache = { points: null, canvas: document.createElement("canvas") };
+
+function pointsLayer(s, maps, target) {
+  if (pointsCache.points === labPoints) return pointsCache.canvas;
+  const canvas = pointsCache.canvas;
+  canvas.width = target.width;
+  canvas.height = target.height;
+  const ctx = canvas.getContext("2d");
+  pointsCache.points = labPoints;
   const [x0, x1] = maps.x_range, [y0, y1] = maps.y_range;
   let vmax = 1e-12;
   if (s.task === "regression") for (const part of ["train", "test"]) for (const v of labPoints[part].target) vmax = Math.max(vmax, Math.abs(v));
@@ -354,6 +396,7 @@ function drawOutput(s) {
       ctx.stroke();
     });
   }
+  return canvas;
 }
 
 function plot(svg, series, yMax) {

@@ -1,0 +1,132 @@
+"""The playground's lab in headless Chromium: frames per second while training, and command-to-frame latency.
+
+A real ``bprop playground`` process serves the page; Playwright drives Debian's headless Chromium
+(``scripts/setup_browser.sh``; or ``$BPROP_CHROMIUM``). The page opens the lab on a link: TensorFlow
+Playground's multi-Gaussian regression set, 500 points, a 2-8-8-1 tanh network (every neuron's 50 × 50
+heatmap and the output's are recomputed by the server and redrawn by the page in every frame). It plays
+for ``--seconds`` at ``--speed`` updates per second, and meanwhile sends a ``speed`` request every 200 ms;
+
+- frames/s: state frames received and drawn by the page per second of play;
+- command-to-frame latency: from a request leaving the page to the next animation frame after its reply
+  was drawn (the page's own ``performance.now()``), median and 95th percentile.
+
+Goals (issue 18): ≥ 20 frames/s and p95 ≤ 50 ms. A benchmark, not a CI assertion. The machine is
+shared: the load average before and after is printed with the results.
+
+Usage: ``.venv/bin/python benchmarks/playground.py [--seconds 10] [--speed 500] [--json out.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+LINK = "#mode=lab&data=multigauss&points=500&train_percent=50&layers=8,8&activations=tanh,tanh&batch_size=10"
+BROWSERS = ("/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium-headless-shell")
+
+
+def browser_path() -> str:
+    path = os.environ.get("BPROP_CHROMIUM") or next((p for p in BROWSERS if os.access(p, os.X_OK)), None)
+    path = path or shutil.which("chromium-headless-shell")
+    if not path:
+        sys.exit("no headless Chromium: run scripts/setup_browser.sh or set BPROP_CHROMIUM")
+    return path
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bprop.cli", "playground", "--port", "0", "--no-browser"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    line = process.stdout.readline()
+    if not line.startswith("bprop playground: http://"):
+        process.kill()
+        sys.exit(f"the server did not start: {line!r}")
+    return process, line.split()[2]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(url: str, seconds: float, speed: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=browser_path(), args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(url + LINK)
+        page.wait_for_selector("#lab-network .lab-unit[data-layer='3'] image")
+        sizes = page.evaluate("state.sizes")
+        # The page's own drawing time per frame, from a wrapper around its lab renderer.
+        page.evaluate(
+            """() => { const draw = window.renderLab; window.drawTimes = [];
+                 window.renderLab = (s) => { const t = performance.now(); draw(s);
+                                             window.drawTimes.push(performance.now() - t); }; }"""
+        )
+        page.evaluate(f"send({{type: 'speed', steps_per_second: {speed}}})")
+        page.wait_for_timeout(300)
+        page.evaluate("window.bpropTimes.latencies = []")
+        page.click("#play")
+        page.wait_for_timeout(1000)  # warm-up: the first frames, numba's kernels
+        before = page.evaluate("[window.bpropTimes.frames, performance.now(), state.steps]")
+        page.evaluate("window.bpropTimes.latencies = []; window.drawTimes = []")
+        ticker = page.evaluate_handle(
+            f"setInterval(() => send({{type: 'speed', steps_per_second: {speed}}}), 200)"
+        )  # requests while playing: their replies are drawn like frames
+        page.wait_for_timeout(seconds * 1000)
+        after = page.evaluate("[window.bpropTimes.frames, performance.now(), state.steps]")
+        page.evaluate("(id) => clearInterval(id)", ticker)
+        latencies = page.evaluate("window.bpropTimes.latencies")
+        draws = page.evaluate("window.drawTimes")
+        page.click("#play")
+        browser.close()
+    elapsed = (after[1] - before[1]) / 1000
+    frames = after[0] - before[0]
+    return {
+        "network": sizes,
+        "frames_per_second": frames / elapsed,
+        "updates_per_second": (after[2] - before[2]) / elapsed,
+        "latency_ms_p50": percentile(latencies, 0.5),
+        "latency_ms_p95": percentile(latencies, 0.95),
+        "requests": len(latencies),
+        "draw_ms_p50": percentile(draws, 0.5),
+        "seconds": elapsed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--speed", type=float, default=500.0, help="updates per second asked for")
+    parser.add_argument("--json", help="write the results here too")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    process, url = start_server()
+    try:
+        result = measure(url, args.seconds, args.speed)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+    result |= {"loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cpus": os.cpu_count(),
+               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+    print(json.dumps(result, indent=2))
+    goals = result["frames_per_second"] >= 20 and result["latency_ms_p95"] <= 50
+    print(f"goals (>= 20 frames/s, p95 <= 50 ms): {'met' if goals else 'NOT met'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
