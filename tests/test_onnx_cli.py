@@ -128,3 +128,13 @@ def test_a_failed_check_exits_1_and_says_so(trained, tmp_path, capsys, monkeypat
     assert code == 1
     assert err.startswith("check FAILED on 90 rows") and "tolerance -1" in err
     assert (tmp_path / "m.onnx").exists()  # the export itself is written; the check reports on it
+
+
+def test_check_of_a_float64_regressor_compares_values(tmp_path, capsys):
+    flags = ("--task", "regression", "--dtype", "float64", "--layers", "4")
+    model, data = train_model(tmp_path, "reg", table_text(60, 12, task="regression"), *flags)
+    code, out, err = run(capsys, "export", model, tmp_path / "reg.onnx", "--check", data)
+    assert code == 0, err
+    line = out.splitlines()[1]
+    assert line.startswith("check passed on 60 rows: onnxruntime vs bprop predict: largest difference in values")
+    assert float(line.split("largest difference in values ")[1].split()[0]) <= 1e-9  # double all the way
