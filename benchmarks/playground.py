@@ -6,7 +6,7 @@ Playground's multi-Gaussian regression set, 500 points, a 2-8-8-1 tanh network (
 heatmap and the output's are recomputed by the server and redrawn by the page in every frame). It plays
 for ``--seconds`` at ``--speed`` updates per second, and meanwhile sends a ``speed`` request every 200 ms;
 
-- frames/s: state frames received and drawn by the page per second of play;
+- frames/s: the play frames (states the server sent unasked) the page received and drew, per second;
 - command-to-frame latency: from a request leaving the page to the next animation frame after its reply
   was drawn (the page's own ``performance.now()``), median and 95th percentile.
 
@@ -66,7 +66,7 @@ def measure(url: str, seconds: float, speed: float) -> dict:
         browser = driver.chromium.launch(executable_path=browser_path(), args=args)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(url + LINK)
-        page.wait_for_selector("#lab-network .lab-unit[data-layer='3'] image")
+        page.wait_for_selector("#lab-network .lab-unit[data-layer='3'][data-map]")
         sizes = page.evaluate("state.sizes")
         # The page's own drawing time per frame, from a wrapper around its lab renderer.
         page.evaluate(

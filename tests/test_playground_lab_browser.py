@@ -26,7 +26,7 @@ def lab(browser, address):  # noqa: F811
     tab.goto(address)
     tab.wait_for_selector("#network .unit[data-name='o2']")
     tab.select_option("#mode", "lab")
-    tab.wait_for_selector("#lab-network .lab-unit[data-layer='3'] image")
+    tab.wait_for_selector("#lab-network .lab-unit[data-layer='3'][data-map]")
     yield tab
     tab.close()
     assert problems == []
@@ -42,9 +42,9 @@ def setup_in_address(page) -> dict:
 
 def test_circle_heatmaps_edit_the_network_and_train(lab, shots):  # noqa: F811
     # TensorFlow Playground's start: circle, 4-2 tanh; every neuron shows a heatmap (inputs too).
-    assert lab.locator("#lab-network .lab-unit image").count() == 2 + 4 + 2 + 2
+    assert lab.locator("#lab-network .lab-unit[data-map]").count() == 2 + 4 + 2 + 2
     lab.click("#lab-add-layer")
-    expect(lab.locator("#lab-network .lab-unit[data-layer='4'] image")).to_have_count(2)
+    expect(lab.locator("#lab-network .lab-unit[data-layer='4'][data-map]")).to_have_count(2)
     lab.locator(".lab-layer[data-layer='1'] .lab-more-units").click()
     expect(lab.locator("#lab-network .lab-unit[data-layer='1']")).to_have_count(5)
     lab.locator(".lab-layer[data-layer='2'] .lab-activation").select_option("relu")

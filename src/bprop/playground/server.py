@@ -39,9 +39,9 @@ __all__ = ["create_app", "bind", "serve", "origin_allowed", "LOOPBACK_NAMES", "F
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
-FRAME_SECONDS = 0.05
+FRAME_SECONDS = 0.04  # 25 frames a second while playing
 #: Of each frame, the time steps may take; the rest is left for drawing and for requests.
-STEP_BUDGET = 0.03
+STEP_BUDGET = 0.02
 #: A request for many steps stops after this long (the reply says how many were taken).
 REQUEST_BUDGET = 1.0
 #: Bytes of an upload in one binary frame at most (the page sends 60,000); WebSocket frames are capped above it.

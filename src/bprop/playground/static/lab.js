@@ -243,17 +243,6 @@ function paint(ctx, map, size, kind, x = 0, y = 0) {
   ctx.putImageData(image, x, y);
 }
 
-// Every unit's map in one image (one PNG a frame), each a size × size tile in a column.
-const atlas = document.createElement("canvas");
-
-function atlasURL(maps, units) {
-  atlas.width = maps.size;
-  atlas.height = maps.size * Math.max(1, units.length);
-  const ctx = atlas.getContext("2d");
-  units.forEach((map, i) => paint(ctx, map, maps.size, undefined, 0, i * maps.size));
-  return atlas.toDataURL();
-}
-
 function shownUnits(n) {
   if (n <= MAX_SHOWN) return Array.from({ length: n }, (_, i) => i);
   return [...Array.from({ length: MAX_SHOWN - 2 }, (_, i) => i), -1, n - 1]; // -1: the gap
@@ -275,18 +264,10 @@ window.renderLab = (s) => {
   const pos = labPositions(s.sizes);
   const maps = s.heatmaps;
   labMaps = new Map();
-  let tiles = null; // unit key → its tile in the atlas
-  if (maps) {
-    const units = [];
-    tiles = new Map();
-    pos.forEach((column, c) => column.forEach((p) => {
-      if (p.unit < 0) return;
-      tiles.set(`${c}:${p.unit}`, units.length);
-      units.push(c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit]);
-    }));
-    tiles.url = atlasURL(maps, units);
-    tiles.count = units.length;
-  }
+  // The maps are painted on a canvas over the diagram (no image files to encode): pixels, not DOM nodes.
+  const layer = $("lab-maps"), paintCtx = layer.getContext("2d");
+  paintCtx.clearRect(0, 0, layer.width, layer.height);
+  paintCtx.imageSmoothingEnabled = false;
   const wMax = Math.max(1e-12, ...s.layers.flatMap((l) => l.W.flat().map(Math.abs)));
   s.layers.forEach((layer, k) => {
     for (const a of pos[k]) for (const b of pos[k + 1]) {
@@ -308,7 +289,7 @@ window.renderLab = (s) => {
         el("text", { x: p.x, y: p.y + 4, "text-anchor": "middle", class: "lab-more" }, svg, `… ${n - MAX_SHOWN + 1} more`);
         continue;
       }
-      drawLabUnit(svg, p, c, maps, tiles);
+      drawLabUnit(svg, p, c, maps, paintCtx);
     }
     const act = c === 0 ? "input" : s.layers[c - 1].activation;
     el("text", { x: pos[c][0].x, y: 16, "text-anchor": "middle", class: "lab-more" }, svg, `${n} ${act}`);
@@ -321,19 +302,18 @@ window.renderLab = (s) => {
   drawConfusion(s);
 };
 
-function drawLabUnit(svg, p, c, maps, tiles) {
+function drawLabUnit(svg, p, c, maps, paintCtx) {
   const half = Math.max(8, Math.min(24, p.dy / 2 - 3));
   const sel = selected && selected.kind === "unit" && selected.layer === c && selected.unit === p.unit + 1;
   const g = el("g", { class: `lab-unit${sel ? " selected" : ""}`, "data-layer": c, "data-unit": p.unit + 1 }, svg);
   el("rect", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half }, g);
-  if (tiles) {
-    const map = c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit];
-    const tile = tiles.get(`${c}:${p.unit}`), n = maps.size;
+  if (maps) {
+    const map = c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit], n = maps.size;
     labMaps.set(`${c}:${p.unit}`, map);
-    // A window onto the unit's tile of the atlas.
-    const view = el("svg", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half,
-      viewBox: `0 ${tile * n} ${n} ${n}`, preserveAspectRatio: "none" }, g);
-    el("image", { href: tiles.url, x: 0, y: 0, width: n, height: n * tiles.count, preserveAspectRatio: "none" }, view);
+    scratch.width = scratch.height = n;
+    paint(scratch.getContext("2d"), map, n);
+    paintCtx.drawImage(scratch, p.x - half, p.y - half, 2 * half, 2 * half);
+    g.dataset.map = `${map.lo},${map.hi}`;
     g.onmouseenter = () => zoom(map, n, p, half);
     g.onmouseleave = () => { $("lab-zoom").hidden = true; };
   }

@@ -39,12 +39,27 @@ function send(message) {
   socket.send(JSON.stringify(message));
 }
 
-function drawn(msg) {
-  window.bpropTimes.frames += 1;
-  const started = sentAt.get(msg.id);
-  if (started === undefined) return;
-  sentAt.delete(msg.id);
-  requestAnimationFrame(() => window.bpropTimes.latencies.push(performance.now() - started));
+// States are drawn once per animation frame: when several arrive between two, the newest is drawn.
+let toDraw = [];
+
+function drawSoon(msg) {
+  toDraw.push(msg);
+  if (toDraw.length > 1) return;
+  requestAnimationFrame(() => {
+    const drawnNow = toDraw;
+    toDraw = [];
+    render();
+    const now = performance.now();
+    for (const m of drawnNow) {
+      const started = sentAt.get(m.id);
+      if (started === undefined) {
+        if (m.id === undefined) window.bpropTimes.frames += 1; // a play frame (replies carry their request's id)
+        continue;
+      }
+      sentAt.delete(m.id);
+      window.bpropTimes.latencies.push(now - started);
+    }
+  });
 }
 
 function connect() {
@@ -70,8 +85,7 @@ function receive(msg) {
   if (window.labReceive && window.labReceive(msg)) return;
   if (msg.type === "state") {
     state = msg;
-    render();
-    drawn(msg);
+    drawSoon(msg);
     if (selected && msg.mode !== "one-weight" && msg.last) ask(selected);
   } else if (msg.type === "unit") {
     showUnit(msg);
