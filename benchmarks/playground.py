@@ -7,8 +7,10 @@ heatmap and the output's are recomputed by the server and redrawn by the page in
 for ``--seconds`` at ``--speed`` updates per second, and meanwhile sends a ``speed`` request every 200 ms;
 
 - frames/s: the play frames (states the server sent unasked) the page received and drew, per second;
-- command-to-frame latency: from a request leaving the page to the next animation frame after its reply
-  was drawn (the page's own ``performance.now()``), median and 95th percentile.
+- command-to-frame latency: from a request leaving the page to the end of the animation frame that drew
+  its reply (the page's own ``performance.now()``), median and 95th percentile; and, to tell where the
+  time goes, when the reply reached the page's socket handler, and the page's drawing time per frame;
+- the server's share: the same play and requests from a plain WebSocket client that draws nothing.
 
 Goals (issue 18): ≥ 20 frames/s and p95 ≤ 50 ms. A benchmark, not a CI assertion. The machine is
 shared: the load average before and after is printed with the results.
@@ -80,6 +82,13 @@ def measure(url: str, seconds: float, speed: float) -> dict:
         page.click("#play")
         page.wait_for_timeout(1000)  # warm-up: the first frames, numba's kernels
         before = page.evaluate("[window.bpropTimes.frames, performance.now(), state.steps]")
+        # When each reply reached the page's socket handler, to split the latency into before and after.
+        page.evaluate(
+            """() => { window.arrivals = []; const handle = socket.onmessage;
+                 socket.onmessage = (e) => { const t = performance.now(), m = JSON.parse(e.data);
+                   if (m.id !== undefined && sentAt.has(m.id)) window.arrivals.push(t - sentAt.get(m.id));
+                   handle(e); }; }"""
+        )
         page.evaluate("window.bpropTimes.latencies = []; window.drawTimes = []")
         ticker = page.evaluate_handle(
             f"setInterval(() => send({{type: 'speed', steps_per_second: {speed}}}), 200)"
@@ -89,6 +98,7 @@ def measure(url: str, seconds: float, speed: float) -> dict:
         page.evaluate("(id) => clearInterval(id)", ticker)
         latencies = page.evaluate("window.bpropTimes.latencies")
         draws = page.evaluate("window.drawTimes")
+        arrivals = page.evaluate("window.arrivals")
         page.click("#play")
         browser.close()
     elapsed = (after[1] - before[1]) / 1000
@@ -100,9 +110,40 @@ def measure(url: str, seconds: float, speed: float) -> dict:
         "latency_ms_p50": percentile(latencies, 0.5),
         "latency_ms_p95": percentile(latencies, 0.95),
         "requests": len(latencies),
+        "reply_arrival_ms_p50": percentile(arrivals, 0.5),
+        "reply_arrival_ms_p95": percentile(arrivals, 0.95),
         "draw_ms_p50": percentile(draws, 0.5),
         "seconds": elapsed,
     }
+
+
+def measure_server(url: str, seconds: float, speed: float) -> dict:
+    """The same play and requests from a plain WebSocket client (no page, no drawing): the server's share."""
+    from websockets.sync.client import connect
+
+    host = url.split("//")[1].rstrip("/")
+    setup = dict(part.split("=") for part in LINK[1:].split("&"))
+    setup = {"type": "setup", "mode": "lab", "data": setup["data"], "layers": [8, 8], "activations": ["tanh", "tanh"]}
+    with connect(f"ws://{host}/ws", origin=f"http://{host}", max_size=None) as ws:
+        ws.recv()
+        for message in (setup, {"type": "speed", "steps_per_second": speed}, {"type": "play"}):
+            ws.send(json.dumps(message))
+            ws.recv()
+        waits, frames, sent = [], 0, None
+        end = time.perf_counter() + seconds
+        due = time.perf_counter() + 0.2
+        while time.perf_counter() < end:
+            if sent is None and time.perf_counter() > due:
+                sent, due = time.perf_counter(), time.perf_counter() + 0.2
+                ws.send(json.dumps({"type": "speed", "steps_per_second": speed, "id": 1}))
+            reply = json.loads(ws.recv())
+            if reply.get("id") == 1:
+                waits.append((time.perf_counter() - sent) * 1000)
+                sent = None
+            else:
+                frames += 1
+    return {"server_frames_per_second": frames / seconds, "server_reply_ms_p50": percentile(waits, 0.5),
+            "server_reply_ms_p95": percentile(waits, 0.95)}  # fmt: skip
 
 
 def main() -> None:
@@ -114,7 +155,7 @@ def main() -> None:
     load_before = os.getloadavg()
     process, url = start_server()
     try:
-        result = measure(url, args.seconds, args.speed)
+        result = measure(url, args.seconds, args.speed) | measure_server(url, args.seconds / 2, args.speed)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=15)
