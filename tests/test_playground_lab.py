@@ -261,7 +261,28 @@ def test_findings_in_plain_words_for_a_dead_relu_layer(client):
         ask(ws, type="setup", mode="lab", data="circle", layers=[8], activations=["relu"], learning_rate=10,
             optimizer="sgd", batch_size=250)  # fmt: skip
         state = ask(ws, type="step", unit="epoch", count=6)
-    assert any("ReLU" in f or "diverged" in f or "loss" in f for f in state["findings"]), state["findings"]
+    dead = [f for f in state["findings"] if f.startswith("layer 1: 100 % of ReLU units dead")]
+    assert dead and dead[0].endswith("lower the learning rate or use leaky_relu"), state["findings"]
+
+
+def test_clicked_neurons_in_the_lab(client):
+    """A softmax output with cross-entropy: δ = out − target (one fused pair); a hidden unit: ∂E/∂out · f′."""
+    with connect(client) as ws:
+        ws.receive_json()
+        ask(ws, type="setup", mode="lab", layers=[3], activations=["tanh"])
+        preview = ask(ws, type="inspect_unit", layer=2, unit=1)
+        state = ask(ws, type="step", unit="batch")
+        output = ask(ws, type="inspect_unit", layer=2, unit=2)
+        hidden = ask(ws, type="inspect_unit", layer=1, unit=3)
+    assert preview["step"] == "preview" and len(preview["samples"]) == 10
+    assert "softmax output with cross-entropy" in output["rule"]
+    for sample in output["samples"]:
+        assert sample["delta"] == pytest.approx(sample["out"] - sample["target"], abs=1e-12)
+        assert sample["dE_dout"] is None and sample["dout_dnet"] is None
+    assert output["mean"]["out"] == pytest.approx(state["last"]["units"][2]["out"][1], abs=1e-12)
+    for sample in hidden["samples"]:
+        assert sample["dout_dnet"] == pytest.approx(1 - sample["out"] ** 2, abs=1e-12)  # tanh′
+        assert sample["delta"] == pytest.approx(sample["dE_dout"] * sample["dout_dnet"], abs=1e-12)
 
 
 def test_dropout_trains_but_clicking_needs_none(client):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["unit_name", "step_summary", "unit_numbers", "weight_numbers", "bias_numbers"]
+__all__ = ["unit_name", "step_summary", "unit_numbers", "weight_numbers", "bias_numbers", "layer_output"]
 
 
 def unit_name(n_layers: int, layer: int, unit: int) -> str:
@@ -32,6 +32,17 @@ def _weight_number(record: dict, layer: int, source: int, target: int) -> int:
     first = 1 + sum(record["before"][2 * k].size for k in range(layer - 1))
     fan_in = record["before"][2 * (layer - 1)].shape[0]
     return first + (target - 1) * fan_in + (source - 1)
+
+
+def layer_output(net, trace: dict, k: int) -> np.ndarray:
+    """Layer ``k``'s output in the record. A softmax output with cross-entropy is one fused pair: the
+    engine's forward pass stops at the logits (recorded as ``out``) and backward starts from
+    δ = out − target, with no elementwise ∂E/∂out · f′(net) (softmax has a Jacobian); its output is the
+    engine's softmax of the recorded logits."""
+    activation = net.layers[k].activation
+    if activation.name == "softmax":
+        return activation.forward(np.array(trace[k, "z"], copy=True))
+    return trace[k, "out"]
 
 
 def _deltas(record: dict, k: int) -> np.ndarray:
@@ -66,19 +77,23 @@ def unit_numbers(net, record: dict, Y: np.ndarray, layer: int, unit: int) -> dic
     """A neuron's net, out and δ for each example of the update, and their batch means."""
     k, j, n_layers = layer - 1, unit - 1, len(net.layers)
     trace = record["trace"]
-    z, out = trace[k, "z"][:, j], trace[k, "out"][:, j]
+    z, out = trace[k, "z"][:, j], layer_output(net, trace, k)[:, j]
     delta = _deltas(record, k)[:, j]
-    dE_dout = trace[k, "dL_dout"][:, j] * z.shape[0]
-    dout_dnet = net.layers[k].activation.derivative(trace[k, "out"])[:, j]
+    softmax = net.layers[k].activation.name == "softmax"
+    n = z.shape[0]
+    dE_dout = [None] * n if softmax or (k, "dL_dout") not in trace else trace[k, "dL_dout"][:, j] * n
+    dout_dnet = [None] * n if softmax else net.layers[k].activation.derivative(trace[k, "out"])[:, j]
     samples = []
     for i, row in enumerate(record["rows"]):
-        sample = {"example": int(row) + 1, "net": float(z[i]), "out": float(out[i]), "dE_dout": float(dE_dout[i]),
-                  "dout_dnet": float(dout_dnet[i]), "delta": float(delta[i])}  # fmt: skip
+        sample = {"example": int(row) + 1, "net": float(z[i]), "out": float(out[i]), "dE_dout": _number(dE_dout[i]),
+                  "dout_dnet": _number(dout_dnet[i]), "delta": float(delta[i])}  # fmt: skip
         if layer == n_layers:
             sample["target"] = float(Y[row, j])
         samples.append(sample)
     name = unit_name(n_layers, layer, unit)
-    if layer == n_layers:
+    if softmax:
+        rule = f"δ_{name} = out_{name} − target_{name} (softmax output with cross-entropy: one fused pair)"
+    elif layer == n_layers:
         rule = f"δ_{name} = ∂E/∂out_{name} · ∂out_{name}/∂net_{name} = (out_{name} − target_{name}) · f′(net_{name})"
     else:
         rule = f"δ_{name} = (Σ_k w_{name}→k · δ_k) · f′(net_{name})"
@@ -92,6 +107,10 @@ def unit_numbers(net, record: dict, Y: np.ndarray, layer: int, unit: int) -> dic
         "samples": samples,
         "mean": {"net": float(z.mean()), "out": float(out.mean()), "delta": float(delta.mean())},
     }
+
+
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def _update(record: dict, settings: dict, index: int, at: tuple, gradient: float | None) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ import numpy as np
 from ..insight.explain import json_safe
 from ..insight.findings import findings
 from ..insight.gradcheck import check_entry
+from ..insight.recording import Trace
 from ..nn.dropout import Dropout
 from ..nn.layers import Dense
 from ..nn.network import Sequential
@@ -26,6 +27,7 @@ from ..nn.optimizers import get_optimizer
 from ..tables.data import prepare
 from ..training.trainer import Trainer
 from .datasets import CLASSIFICATION_SETS, EXTENT, TWO_D_SETS, two_d_table
+from .inspect import layer_output
 from .lab_views import confusion, grid_for, heatmaps, misclassified_images, points_view
 from .session import NetworkSession, RecordingSource
 
@@ -222,9 +224,16 @@ class LabSession(NetworkSession):
         return super().inspect_bias(layer, unit)
 
     def _pass(self) -> dict[str, Any]:
-        if self.last is None:
-            raise ValueError("take a step first: the numbers shown are those of the last update")
-        return self.last
+        """The last update's record; before any, a recorded pass on the next batch without an update."""
+        if self.last is not None:
+            return self.last
+        rows = np.arange(min(self.batch_size, len(self.X)))
+        with Trace(self.net) as trace, np.errstate(all="ignore"):
+            _, grads = self.net.loss_and_gradients(self.X[rows], self.Y[rows], self.loss_name)
+        params = [p.copy() for p in self.net.parameters()]
+        return {"unit": "preview", "rows": rows, "trace": dict(trace.values),
+                "grads": [None if g is None else g.copy() for g in grads], "before": params, "after": params,
+                "optimizer": None}  # fmt: skip
 
     def check_weight(self, layer: int, target: int, source: int | None = None) -> dict[str, Any]:
         """∂L/∂w of the clicked weight (``source`` None: the bias) by the backward pass and by central
@@ -264,7 +273,8 @@ class LabSession(NetworkSession):
         units = [{"out": trace[self.dense[0], "x"].mean(axis=0).tolist()}]
         for i in self.dense:
             dL_dz = trace[i, "dL_dz"]
-            units.append({"net": trace[i, "z"].mean(axis=0).tolist(), "out": trace[i, "out"].mean(axis=0).tolist(),
+            out = layer_output(self.net, trace, i)
+            units.append({"net": trace[i, "z"].mean(axis=0).tolist(), "out": out.mean(axis=0).tolist(),
                           "delta": (dL_dz * dL_dz.shape[0]).mean(axis=0).tolist()})  # fmt: skip
         grads = [self.last["grads"][2 * k] for k in range(len(self.dense))]
         return {"unit": self.last["unit"], "rows": len(self.last["rows"]), "units": units,

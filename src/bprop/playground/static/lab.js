@@ -338,11 +338,8 @@ function drawOutput(s) {
   const canvas = $("lab-output"), ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   const maps = s.heatmaps;
-  if (!maps) {
-    ctx.fillStyle = "#777";
-    ctx.fillText("The plane's views need data of two numeric inputs.", 10, 20);
-    return;
-  }
+  $("lab-output-box").hidden = !maps; // the plane's views need data of two numeric inputs
+  if (!maps) return;
   scratch.width = scratch.height = maps.size;
   paint(scratch.getContext("2d"), maps.output, maps.size, maps.output.kind);
   ctx.imageSmoothingEnabled = true;
