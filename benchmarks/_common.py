@@ -102,3 +102,33 @@ def describe_machine(info: dict) -> str:
     for lib in info["blas"]:
         lines.append("  threadpool: " + ", ".join(f"{k}={v}" for k, v in lib.items()))
     return "\n".join(lines)
+
+
+def busy_fraction(seconds: float = 0.5) -> float:
+    """Share of the machine's CPU time spent busy over ``seconds`` (from /proc/stat; NaN where there is none).
+
+    Called while this process idles, it measures the other processes' use of the machine.
+    """
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values) - idle, sum(values)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except OSError:
+        return float("nan")
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def wait_for_quiet(limit: float, timeout: float) -> tuple[float, float]:
+    """Wait until others use under ``limit`` of the CPU (or ``timeout`` s passed); ``(seconds waited, share)``."""
+    start = time.perf_counter()
+    share = busy_fraction()
+    while share > limit and time.perf_counter() - start < timeout:
+        share = busy_fraction()
+    return time.perf_counter() - start, share

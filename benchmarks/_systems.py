@@ -7,18 +7,55 @@ missing raise :class:`SkippedError` from their constructor so the benchmark repo
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from _common import HIDDEN, LEARNING_RATE, N_CLASSES, one_hot
 
 import bprop
+from bprop.modelfile import read_metadata
 from bprop.nn import _blas
 
 
 class SkippedError(Exception):
     """A peer cannot run here (package missing); the message says how to install it."""
+
+
+# The optimisers compared, with the hyper-parameters every system gets (PyTorch's defaults where bprop's
+# differ: RMSprop's rho/alpha is set to 0.9 in both; SGD "momentum" is classical momentum, no dampening).
+OPTIMIZERS = {
+    "sgd": {"learning_rate": LEARNING_RATE},
+    "momentum": {"learning_rate": LEARNING_RATE, "momentum": 0.9},
+    "nesterov": {"learning_rate": LEARNING_RATE, "momentum": 0.9, "nesterov": True},
+    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
+    "adamw": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "weight_decay": 0.01},
+    "rmsprop": {"learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-8},
+}
+
+
+def bprop_optimizer(name: str) -> bprop.Optimizer:
+    options = dict(OPTIMIZERS[name])
+    if name in ("sgd", "momentum", "nesterov"):
+        return bprop.SGD(**options)
+    return {"adam": bprop.Adam, "adamw": bprop.AdamW, "rmsprop": bprop.RMSprop}[name](**options)
+
+
+def torch_optimizer(torch, name: str, params, fused: bool):
+    o, extra = OPTIMIZERS[name], ({"fused": True} if fused else {})
+    if name in ("sgd", "momentum", "nesterov"):
+        nesterov = o.get("nesterov", False)
+        return torch.optim.SGD(params, lr=o["learning_rate"], momentum=o.get("momentum", 0), nesterov=nesterov, **extra)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o["learning_rate"], alpha=o["rho"], eps=o["epsilon"], **extra)
+    cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+    decay = {"weight_decay": o.get("weight_decay", 0.0)}
+    return cls(params, lr=o["learning_rate"], betas=(o["beta_1"], o["beta_2"]), eps=o["epsilon"], **decay, **extra)
 
 
 def reference_net(n_features: int, hidden: tuple[int, ...] = HIDDEN) -> bprop.Sequential:
@@ -47,17 +84,18 @@ def engine_epoch(net, loss, optimizer, X, Y, batch_size: int, rng: np.random.Gen
 class Bprop:
     """bprop through ``bprop.fit`` (what users run) or through the engine loop above (``path="engine"``)."""
 
-    def __init__(self, path: str = "fit", hidden: tuple[int, ...] = HIDDEN):
+    def __init__(self, path: str = "fit", hidden: tuple[int, ...] = HIDDEN, optimizer: str = "sgd"):
         if path == "fit" and not hasattr(bprop, "fit"):
             raise SkippedError("bprop.fit is not available in this checkout")
         self.path = path
         self.name = "bprop" if path == "fit" else "bprop-engine"
         self.hidden = hidden
+        self.optimizer_name = optimizer
         self.loss = bprop.get_loss("categorical_cross_entropy")
 
     def setup(self, batch_size: int, X: np.ndarray, y: np.ndarray) -> None:
         self.net = reference_net(X.shape[1], self.hidden)
-        self.optimizer = bprop.SGD(LEARNING_RATE)
+        self.optimizer = bprop_optimizer(self.optimizer_name)
         self.X, self.Y, self.batch_size = X, one_hot(y), batch_size
         self.rng = np.random.default_rng(1)
         self.buffers: dict = {}
@@ -75,18 +113,26 @@ class Bprop:
 
 
 class Torch:
-    """PyTorch CPU eager: nn.Sequential + optim.SGD, batches by indexing a shuffled permutation."""
+    """PyTorch CPU eager: nn.Sequential + the optimiser (its default implementation, or ``fused=True``),
+    batches by indexing a shuffled permutation."""
 
-    name = "pytorch"
-
-    def __init__(self, hidden: tuple[int, ...] = HIDDEN):
+    def __init__(self, hidden: tuple[int, ...] = HIDDEN, optimizer: str = "sgd", fused: bool = False, threads: int = 2):
         try:
             import torch
         except ImportError:
             raise SkippedError("torch not installed; pip install -e .[bench] (pins torch==2.13.0)") from None
         self.torch = torch
-        torch.set_num_threads(2)
-        self.hidden = hidden
+        torch.set_num_threads(threads)
+        self.hidden, self.optimizer_name, self.fused = hidden, optimizer, fused
+        self.name = "pytorch-fused" if fused else "pytorch"
+        if fused:  # refused by optimisers (or builds) without a fused CPU implementation
+            try:
+                probe = torch.nn.Linear(2, 2)
+                opt = torch_optimizer(torch, optimizer, probe.parameters(), fused=True)
+                probe(torch.ones(1, 2)).sum().backward()
+                opt.step()
+            except (RuntimeError, TypeError, ValueError) as why:
+                raise SkippedError(f"torch {torch.__version__} has no fused CPU {optimizer}: {why}") from None
 
     def setup(self, batch_size: int, X: np.ndarray, y: np.ndarray) -> None:
         torch, nn = self.torch, self.torch.nn
@@ -96,7 +142,7 @@ class Torch:
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         self.model = nn.Sequential(*layers, nn.Linear(sizes[-1], N_CLASSES))
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+        self.optimizer = torch_optimizer(torch, self.optimizer_name, self.model.parameters(), self.fused)
         self.loss = nn.CrossEntropyLoss()
         self.X, self.y = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
         self.batch_size = batch_size
@@ -138,6 +184,81 @@ class Sklearn:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", self.ConvergenceWarning)  # max_iter=1 always "fails to converge"
             self.model.fit(self.X, self.y)
+
+
+class Estimator:
+    """bprop's scikit-learn estimator, ``bprop.MLPClassifier(...).fit`` with ``max_iter=1``: one epoch the
+    way scikit-learn users train (input checks, label encoding, a fresh network per call)."""
+
+    name = "bprop-estimator"
+
+    def __init__(self, hidden: tuple[int, ...] = HIDDEN, optimizer: str = "sgd"):
+        try:
+            from sklearn.exceptions import ConvergenceWarning
+
+            from bprop.estimators import MLPClassifier
+        except ImportError:
+            raise SkippedError("scikit-learn not installed; pip install -e .[bench]") from None
+        self.MLPClassifier, self.ConvergenceWarning = MLPClassifier, ConvergenceWarning
+        self.hidden, self.optimizer_name = hidden, optimizer
+
+    def setup(self, batch_size: int, X: np.ndarray, y: np.ndarray) -> None:
+        o = OPTIMIZERS[self.optimizer_name]
+        solver = {"momentum": "sgd", "nesterov": "sgd"}.get(self.optimizer_name, self.optimizer_name)
+        options = {"momentum": o.get("momentum", 0.0), "nesterovs_momentum": o.get("nesterov", False)}
+        options.update({k: o[k] for k in ("beta_1", "beta_2", "epsilon", "weight_decay") if k in o})
+        # alpha=0: the peers have no L2 term either (scikit-learn's default alpha=1e-4 adds one pass per step).
+        self.model = self.MLPClassifier(
+            hidden_layer_sizes=self.hidden, solver=solver, learning_rate_init=o["learning_rate"], alpha=0.0,
+            batch_size=batch_size, max_iter=1, shuffle=True, random_state=0, **options,
+        )  # fmt: skip
+        self.X, self.y = X, y
+
+    def epoch(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", self.ConvergenceWarning)
+            self.model.fit(self.X, self.y)
+
+
+class Cli:
+    """``bprop train`` on a CSV of the reference data, one epoch in a fresh process; ``epoch()`` returns the
+    first epoch's time as the model file's history records it (every per-run cost inside the epoch
+    included: numba's import and kernel loading and, with ``cold=True``, their compilation into an
+    empty cache folder). Reading and encoding the CSV comes before the epoch and is not counted."""
+
+    def __init__(self, hidden: tuple[int, ...] = HIDDEN, optimizer: str = "adam", cold: bool = False):
+        self.hidden, self.optimizer_name, self.cold = hidden, optimizer, cold
+        self.name = "bprop-cli-cold" if cold else "bprop-cli"
+        self.folder = Path(tempfile.mkdtemp(prefix="bprop-speed-cli-"))
+
+    def setup(self, batch_size: int, X: np.ndarray, y: np.ndarray) -> None:
+        self.batch_size = batch_size
+        self.csv = self.folder / f"reference-{X.shape[0]}.csv"
+        if not self.csv.exists():
+            columns = [f"x{j}" for j in range(X.shape[1])]
+            table = np.column_stack([X, y]).astype(np.float64)
+            fmt = ["%.6g"] * X.shape[1] + ["%d"]
+            np.savetxt(self.csv, table, fmt=fmt, delimiter=",", header=",".join([*columns, "y"]), comments="")
+        self.runs = 0
+
+    def epoch(self) -> float:
+        o = OPTIMIZERS[self.optimizer_name]
+        if self.optimizer_name not in ("sgd", "adam", "adamw", "rmsprop"):
+            raise SkippedError(f"bprop train has no flag for {self.optimizer_name}")
+        self.runs += 1
+        env = dict(os.environ)
+        if self.cold:
+            env["NUMBA_CACHE_DIR"] = str(self.folder / f"numba-cache-{self.runs}")
+        out = self.folder / "model.safetensors"
+        command = [
+            sys.executable, "-m", "bprop.cli", "train", str(self.csv), "--target", "y", "--task", "classification",
+            "--layers", ",".join(map(str, self.hidden)), "--optimizer", self.optimizer_name,
+            "--lr", str(o["learning_rate"]), "--epochs", "1", "--batch-size", str(self.batch_size),
+            "--val-split", "0", "--test-split", "0", "--patience", "0", "--quiet", "--out", str(out),
+        ]  # fmt: skip
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+        training = read_metadata(out)["training"]
+        return float(training["history"]["time"][0])
 
 
 def gemm_shapes(batch_size: int, sizes: list[int]) -> list[tuple[str, tuple[int, int], tuple[int, int], bool, bool]]:
