@@ -216,9 +216,12 @@ def test_the_command_when_the_command_line_can_say_it(client):
         command = ask(ws, type="code")["command"]
         ask(ws, type="setup", loss="half_sse")
         refused = ask(ws, type="code")
+        ask(ws, type="setup", data="circle", layers=[], loss="cross_entropy")
+        no_hidden = ask(ws, type="code")["command"]
     assert command.startswith("bprop train plane.csv --task regression --layers 8,8 --activation relu")
     assert "--val-split 0.5 --test-split 0 --patience 0" in command
     assert refused["command"] is None and refused["why_not"].endswith("choose MSE")
+    assert no_hidden.startswith('bprop train circle.csv --task classification --layers "" --activation tanh')
 
 
 def test_finite_difference_check_of_a_clicked_weight(client):

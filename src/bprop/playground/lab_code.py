@@ -75,9 +75,7 @@ def train_command(session) -> dict[str, Any]:
     if s.data in TWO_D_SETS:
         reply["data_csv"] = session.table.to_csv(index=False)
     problem = None
-    if not s.layers:
-        problem = "bprop train builds at least one hidden layer (--layers)"
-    elif len(set(acts)) > 1:
+    if len(set(acts)) > 1:
         problem = "bprop train gives every hidden layer one activation (--activation); make them all the same"
     elif session.task == "classification" and session.loss_choice != "cross_entropy":
         problem = "bprop train fits classification with cross-entropy and a softmax output; choose cross-entropy"
@@ -88,9 +86,10 @@ def train_command(session) -> dict[str, Any]:
         return reply
     data = {"digits": ""}.get(s.data, f"{session.upload_name or s.data + '.csv'} ")
     held_out = round(1 - s.train_percent / 100, 4)
+    layers = ",".join(map(str, s.layers)) or '""'  # no hidden layer: an empty --layers
     epochs = max(1, session.trainer.state.epoch)
     reply["command"] = (
-        f"bprop train {data}--task {session.task} --layers {','.join(map(str, s.layers))} --activation {acts[0]} "
+        f"bprop train {data}--task {session.task} --layers {layers} --activation {acts[0] if acts else 'tanh'} "
         f"--init {s.init} --optimizer {s.optimizer} --lr {s.learning_rate:g} --batch-size {session.batch_size} "
         f"--l2 {s.l2:g} --dropout {s.dropout:g} --seed {s.seed} --dtype float64 --val-split {held_out:g} "
         f"--test-split 0 --patience 0 --epochs {epochs}"
