@@ -245,6 +245,10 @@ def test_curves_norms_findings_and_the_digits_views(client):
             learning_rate=0.01, batch_size=64, train_percent=70)  # fmt: skip
         state = ask(ws, type="step", unit="epoch", count=3)
     assert state["heatmaps"] is None and state["epochs_done"] == 3
+    # 64 inputs and 16 hidden units: the first 8 and the last of each are drawn, and sent.
+    assert state["shown"] == [[*range(8), 63], [*range(8), 15], list(range(10))]
+    assert np.array(state["layers"][0]["W"]).shape == (9, 9) and len(state["layers"][0]["b"]) == 9
+    assert [len(u["out"]) for u in state["last"]["units"]] == [9, 9, 10]
     assert len(state["classes"]) == 10 and state["rows"]["train"] + state["rows"]["test"] == 1797
     steps, train_loss, test_loss, train_acc, test_acc = state["curve"][-1]
     assert steps == state["steps"] and test_acc > 0.8 and train_loss < state["curve"][0][1]

@@ -120,11 +120,15 @@ def test_upload_a_good_and_a_bad_csv_and_reopen_the_link(lab, tmp_path, browser,
 
 def test_a_shared_link_reopens_the_set_up(browser, address):  # noqa: F811
     tab = browser.new_page()
-    tab.goto(f"{address}#mode=lab&data=xor&noise=20&layers=8,8,8&activations=relu,relu,tanh&seed=4&learning_rate=0.1")
+    tab.goto(f"{address}#mode=lab&data=xor&noise=20&layers=8,12,8&activations=relu,relu,tanh&seed=4&learning_rate=0.1")
     tab.wait_for_selector("#lab-network .lab-unit[data-layer='4']")
+    # A layer of 12: its first 8 and its last drawn, each with its map, and the gap says how many are left out.
+    assert tab.locator("#lab-network .lab-unit[data-layer='2'][data-map]").count() == 9
+    assert tab.locator("#lab-network .lab-unit[data-layer='2'][data-unit='12']").count() == 1
+    expect(tab.locator("#lab-network text", has_text="… 3 more")).to_have_count(1)
     assert tab.locator("#lab-data").input_value() == "xor"
     assert shown(tab, "#lab-noise-label") == "20"
-    assert tab.locator(".lab-layer .lab-width").all_text_contents() == ["8", "8", "8"]
+    assert tab.locator(".lab-layer .lab-width").all_text_contents() == ["8", "12", "8"]
     assert tab.locator(".lab-layer .lab-activation").evaluate_all("s => s.map(x => x.value)") == [
         "relu",
         "relu",

@@ -44,6 +44,8 @@ INITS = ("auto", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "
          "small_uniform")  # fmt: skip
 #: Rows of each part the live curves and the confusion matrix are measured on (a fixed sample of larger parts).
 EVAL_ROWS = 2000
+#: Units of a layer the page draws: all of a layer this wide or narrower, else the first SHOWN − 2 and the last.
+SHOWN = 10
 #: Gradient norms kept per layer for the sparklines.
 NORM_POINTS = 120
 #: Loss names of the engine behind the page's choices (cross-entropy pairs with a softmax output).
@@ -269,20 +271,26 @@ class LabSession(NetworkSession):
         """The last update's per-unit batch means (inputs first) for the diagram and its animation."""
         if self.last is None:
             return None
-        trace = self.last["trace"]
-        units = [{"out": trace[self.dense[0], "x"].mean(axis=0).tolist()}]
-        for i in self.dense:
-            dL_dz = trace[i, "dL_dz"]
+        trace, shown = self.last["trace"], self._shown()
+        units = [{"out": trace[self.dense[0], "x"].mean(axis=0)[shown[0]].tolist()}]
+        for k, i in enumerate(self.dense):
+            dL_dz, drawn = trace[i, "dL_dz"], shown[k + 1]
             out = layer_output(self.net, trace, i)
-            units.append({"net": trace[i, "z"].mean(axis=0).tolist(), "out": out.mean(axis=0).tolist(),
-                          "delta": (dL_dz * dL_dz.shape[0]).mean(axis=0).tolist()})  # fmt: skip
+            units.append({"net": trace[i, "z"].mean(axis=0)[drawn].tolist(), "out": out.mean(axis=0)[drawn].tolist(),
+                          "delta": (dL_dz * dL_dz.shape[0]).mean(axis=0)[drawn].tolist()})  # fmt: skip
         grads = [self.last["grads"][2 * k] for k in range(len(self.dense))]
         return {"unit": self.last["unit"], "rows": len(self.last["rows"]), "units": units,
-                "gradients": [None if g is None else g.tolist() for g in grads]}  # fmt: skip
+                "gradients": [None if g is None else g[np.ix_(shown[k], shown[k + 1])].tolist()
+                              for k, g in enumerate(grads)]}  # fmt: skip
+
+    def _shown(self) -> list[list[int]]:
+        """Per layer (inputs first), the units the page draws (0-based)."""
+        sizes = [self.net.layers[self.dense[0]].W.shape[0]] + [self.net.layers[i].W.shape[1] for i in self.dense]
+        return [list(range(n)) if n <= SHOWN else [*range(SHOWN - 2), n - 1] for n in sizes]
 
     def state(self, full: bool = True) -> dict[str, Any]:
         dense = [self.net.layers[i] for i in self.dense]
-        history = self.trainer.state.history
+        history, shown = self.trainer.state.history, self._shown()
         state: dict[str, Any] = {
             "type": "state",
             "mode": "lab",
@@ -293,15 +301,16 @@ class LabSession(NetworkSession):
             "upload_name": self.upload_name,
             "rows": {"train": len(self.X), "test": len(self.X_test)},
             "sizes": [dense[0].W.shape[0]] + [layer.W.shape[1] for layer in dense],
+            "shown": shown,
             "layers": [
                 {
-                    "W": layer.W.tolist(),
-                    "b": layer.b.tolist(),
+                    "W": layer.W[np.ix_(shown[k], shown[k + 1])].tolist(),
+                    "b": layer.b[shown[k + 1]].tolist(),
                     "activation": layer.activation.name,
                     "frozen": sorted(layer.frozen),
                 }
-                for layer in dense
-            ],  # fmt: skip
+                for k, layer in enumerate(dense)
+            ],
             "steps": self.trainer.state.steps,
             "epoch": self.trainer.state.epoch,
             "epochs_done": len(history.loss),
@@ -312,7 +321,7 @@ class LabSession(NetworkSession):
             "last": self._summary(),
             "explain": None,
             "stopped": self.notice if self.trainer.state.finished else None,
-            "heatmaps": None if self.grid is None else heatmaps(self.net, self.grid, self.task),
+            "heatmaps": None if self.grid is None else heatmaps(self.net, self.grid, self.task, shown[1:]),
         }
         if self.task == "classification":
             state["confusion"] = confusion(self.net, self.X_test, self.Y_test, self.eval_test)

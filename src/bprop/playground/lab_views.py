@@ -66,17 +66,17 @@ def pack(values: np.ndarray) -> dict[str, Any]:
     return {"lo": lo, "hi": hi, "data": base64.b64encode(np.rint(scaled).astype(np.uint8).tobytes()).decode()}
 
 
-def heatmaps(net: Sequential, grid: dict[str, Any], task: str) -> dict[str, Any]:
-    """Each input's and each unit's output over the grid (one forward pass of the engine's layers), and
-    the output view: P(first class) − P(second) for two classes, the winning class for more, the value for
-    regression."""
+def heatmaps(net: Sequential, grid: dict[str, Any], task: str, shown: list[list[int]]) -> dict[str, Any]:
+    """Each input's and each drawn unit's (``shown``: per layer with weights) output over the grid (one
+    forward pass of the engine's layers), and the output view: P(first class) − P(second) for two
+    classes, the winning class for more, the value for regression."""
     a = grid["X"]
     layers = []
     with np.errstate(all="ignore"):
         for layer in net.layers:
             a = layer.forward(a, training=False)
             if "W" in layer.param_names:
-                layers.append([pack(a[:, j]) for j in range(a.shape[1])])
+                layers.append([pack(a[:, j]) for j in shown[len(layers)]])
     out = a
     if task == "regression":
         output = {"kind": "value", **pack(out[:, 0])}

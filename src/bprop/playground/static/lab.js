@@ -4,7 +4,6 @@
 
 const BLUE = [8, 119, 189], ORANGE = [245, 147, 34], PALETTE = [BLUE, ORANGE, [44, 160, 44], [214, 39, 40],
   [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
-const MAX_SHOWN = 10; // units drawn per layer; a wider layer shows its first 8, a gap, and its last
 let labHidden = { layers: [4, 2], activations: ["tanh", "tanh"] };
 let labPoints = null; // the points of the last full state (frames leave them out)
 let labMaps = new Map(); // unit key → its heatmap data URL, for the zoom on hover
@@ -243,25 +242,25 @@ function paint(ctx, map, size, kind, x = 0, y = 0) {
   ctx.putImageData(image, x, y);
 }
 
-function shownUnits(n) {
-  if (n <= MAX_SHOWN) return Array.from({ length: n }, (_, i) => i);
-  return [...Array.from({ length: MAX_SHOWN - 2 }, (_, i) => i), -1, n - 1]; // -1: the gap
-}
-
-function labPositions(sizes) {
+// Per layer the units the server chose to draw (s.shown); a gap marks the units left out.
+function labPositions(s) {
   const width = 900, height = 460, top = 30;
-  const dx = (width - 160) / Math.max(1, sizes.length - 1);
-  return sizes.map((n, c) => {
-    const shown = shownUnits(n);
-    const dy = Math.min(70, (height - top - 30) / Math.max(1, shown.length));
-    return shown.map((unit, r) => ({ unit, x: 80 + c * dx, y: top + (height - top - 30) / 2 + (r - (shown.length - 1) / 2) * dy, dy }));
+  const dx = (width - 160) / Math.max(1, s.sizes.length - 1);
+  return s.shown.map((units, c) => {
+    const entries = [];
+    units.forEach((unit, k) => {
+      if (k > 0 && unit !== units[k - 1] + 1) entries.push({ unit: -1, hidden: unit - units[k - 1] - 1 });
+      entries.push({ unit, k });
+    });
+    const dy = Math.min(70, (height - top - 30) / Math.max(1, entries.length));
+    return entries.map((e, r) => ({ ...e, x: 80 + c * dx, y: top + (height - top - 30) / 2 + (r - (entries.length - 1) / 2) * dy, dy }));
   });
 }
 
 window.renderLab = (s) => {
   const svg = $("lab-network");
   svg.replaceChildren();
-  const pos = labPositions(s.sizes);
+  const pos = labPositions(s);
   const maps = s.heatmaps;
   labMaps = new Map();
   // The maps are painted on a canvas over the diagram (no image files to encode): pixels, not DOM nodes.
@@ -272,7 +271,7 @@ window.renderLab = (s) => {
   s.layers.forEach((layer, k) => {
     for (const a of pos[k]) for (const b of pos[k + 1]) {
       if (a.unit < 0 || b.unit < 0) continue;
-      const w = layer.W[a.unit][b.unit];
+      const w = layer.W[a.k][b.k];
       const sel = selected && selected.kind === "weight" && selected.layer === k + 1 && selected.from === a.unit + 1 && selected.to === b.unit + 1;
       const line = el("line", {
         x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: `weight${sel ? " selected" : ""}`,
@@ -286,7 +285,7 @@ window.renderLab = (s) => {
   s.sizes.forEach((n, c) => {
     for (const p of pos[c]) {
       if (p.unit < 0) {
-        el("text", { x: p.x, y: p.y + 4, "text-anchor": "middle", class: "lab-more" }, svg, `… ${n - MAX_SHOWN + 1} more`);
+        el("text", { x: p.x, y: p.y + 4, "text-anchor": "middle", class: "lab-more" }, svg, `… ${p.hidden} more`);
         continue;
       }
       drawLabUnit(svg, p, c, maps, paintCtx);
@@ -308,7 +307,7 @@ function drawLabUnit(svg, p, c, maps, paintCtx) {
   const g = el("g", { class: `lab-unit${sel ? " selected" : ""}`, "data-layer": c, "data-unit": p.unit + 1 }, svg);
   el("rect", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half }, g);
   if (maps) {
-    const map = c === 0 ? maps.inputs[p.unit] : maps.layers[c - 1][p.unit], n = maps.size;
+    const map = c === 0 ? maps.inputs[p.k] : maps.layers[c - 1][p.k], n = maps.size;
     labMaps.set(`${c}:${p.unit}`, map);
     scratch.width = scratch.height = n;
     paint(scratch.getContext("2d"), map, n);
@@ -496,7 +495,7 @@ function drawAnimation(svg, pos) {
     const values = animation.last.units[layer][field];
     for (const p of pos[layer]) {
       if (p.unit < 0) continue;
-      const text = `${field === "out" ? "out" : "δ"} ${fmt(values[p.unit]).slice(0, 8)}`;
+      const text = `${field === "out" ? "out" : "δ"} ${fmt(values[p.k]).slice(0, 8)}`;
       const y = p.y + (field === "out" ? -p.dy / 2 + 2 : p.dy / 2 + 8);
       el("rect", { x: p.x - 34, y: y - 9, width: 68, height: 11, class: "anim-bg" }, svg);
       el("text", { x: p.x, y, "text-anchor": "middle", class: "anim-label", "data-anim": field, "data-layer": layer, "data-unit": p.unit + 1 }, svg, text);
