@@ -420,3 +420,24 @@ def test_max_upload_flag():
     assert max_upload("200MB,5000000") == UploadLimits(200_000_000, 5_000_000)
     assert max_upload("1.5kB") == UploadLimits(1500, 1_000_000)
     assert math.isclose(max_upload("50MB").size, 5e7)
+
+
+def test_the_command_runs_on_the_saved_data(client, tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    with connect(client) as ws:
+        ws.receive_json()
+        ask(ws, type="setup", mode="lab", data="gauss", layers=[4], activations=["relu"], optimizer="adam")
+        ask(ws, type="step", unit="epoch", count=2)
+        code = ask(ws, type="code")
+    (tmp_path / "gauss.csv").write_text(code["data_csv"])
+    argv = shlex.split(code["command"])
+    assert argv[:3] == ["bprop", "train", "gauss.csv"] and "--epochs" in argv
+    done = subprocess.run([sys.executable, "-m", "bprop.cli", *argv[1:], "--quiet"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    model = modelfile.load(tmp_path / "model.safetensors")
+    assert [layer.W.shape for layer in model.net.layers] == [(2, 4), (4, 2)]
+    assert model.net.layers[0].activation.name == "relu"
