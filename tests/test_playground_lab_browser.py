@@ -135,6 +135,9 @@ def test_a_shared_link_reopens_the_set_up(browser, address):  # noqa: F811
         "tanh",
     ]
     assert tab.locator("#lab-lr").input_value() == "0.1"
+    tab.select_option("#mode", "xor")
+    tab.wait_for_selector("#network .unit[data-name='h3']")
+    assert tab.evaluate("location.hash") == ""  # the address holds the lab's set-up only
     tab.close()
 
 

@@ -10,6 +10,7 @@ let labMaps = new Map(); // unit key → its heatmap data URL, for the zoom on h
 let pendingFile = null;
 let wantedFile = null; // a shared link's file name, until the file is chosen again
 let animation = null; // {last, phase, timer}
+let pendingSetup = null; // the id of the last setup sent: older replies must not overwrite the form
 const scratch = document.createElement("canvas");
 scratch.width = scratch.height = 50;
 
@@ -34,7 +35,12 @@ function applyLab() {
     $("lab-upload-status").textContent = "choose a CSV file";
     return;
   }
-  send(labSetup());
+  sendSetup(labSetup());
+}
+
+function sendSetup(setup) {
+  send(setup);
+  pendingSetup = setup.id;
 }
 
 function renderLayerEditor() {
@@ -106,7 +112,7 @@ function setupFromHash() {
 window.labOpened = () => {
   const setup = setupFromHash();
   if (!setup) return;
-  send(setup);
+  sendSetup(setup);
   if (wantedFile) {
     $("lab-upload-status").textContent = `This link was made with your own file ${wantedFile}: choose it again (files are never part of a link).`;
     $("lab-upload-status").className = "ask";
@@ -127,6 +133,7 @@ async function sendChunks(chunkBytes) {
 }
 
 window.labError = (msg) => {
+  if (msg.id !== undefined && msg.id === pendingSetup) pendingSetup = null;
   if (msg.request === "upload") {
     $("lab-upload-status").textContent = `refused: ${msg.error}`;
     pendingFile = null;
@@ -165,10 +172,16 @@ window.labReceive = (msg) => {
     $("inspect").appendChild(button);
     return true;
   }
+  if (msg.type === "state" && msg.mode !== "lab" && location.hash) {
+    history.replaceState(null, "", location.pathname); // the address holds the lab's set-up only
+  }
   if (msg.type === "state" && msg.mode === "lab") {
     if (msg.full) {
       labPoints = msg.points;
-      fromState(msg);
+      // The form follows the server, except while a newer setup than this reply's is on its way.
+      const current = pendingSetup === null || msg.id === undefined || msg.id >= pendingSetup;
+      if (msg.id !== undefined && msg.id >= pendingSetup) pendingSetup = null;
+      if (current) fromState(msg);
       if (msg.upload_name) {
         wantedFile = null;
         $("lab-upload-status").textContent = `${msg.upload_name}: ${msg.rows.train} training and ${msg.rows.test} held-out rows`;
