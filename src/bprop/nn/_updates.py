@@ -21,11 +21,13 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import threading
 import warnings
 
 import numpy as np
 
 _KERNELS: dict | None = None
+_AHEAD: threading.Thread | None = None  # a thread compiling the kernels ahead of the first step
 
 
 def _define(numba) -> dict:
@@ -85,9 +87,24 @@ def available() -> bool:
     return not os.environ.get("BPROP_NO_NUMBA") and importlib.util.find_spec("numba") is not None
 
 
+def compiling_ahead(thread: threading.Thread) -> None:
+    """Make the first use of the kernels wait for ``thread``, which is compiling them."""
+    global _AHEAD
+    _AHEAD = thread
+
+
 def kernels() -> dict:
-    """The compiled kernels by name, or an empty dict (use NumPy) without numba or with BPROP_NO_NUMBA."""
-    global _KERNELS
+    """The compiled kernels by name, or an empty dict (use NumPy) without numba or with BPROP_NO_NUMBA.
+
+    While a thread compiles them ahead (:func:`compiling_ahead`), other threads wait for it: run side by
+    side, numba's compiler (Python, holding the GIL for its 5 ms switch intervals) and a training loop
+    (which takes the GIL back after every BLAS call) slow each other down far more than they overlap.
+    """
+    global _KERNELS, _AHEAD
+    ahead = _AHEAD
+    if ahead is not None and ahead is not threading.current_thread():
+        ahead.join()
+        _AHEAD = None
     if _KERNELS is None:
         _KERNELS = {}
         if not os.environ.get("BPROP_NO_NUMBA"):

@@ -295,8 +295,8 @@ def compile_ahead(name: str, dtype, l2: bool = False) -> threading.Thread | None
     will use, with L2's when ``l2``, on a daemon thread; returns the thread, or None without numba.
 
     numba's import and its first kernel take about a second; started before the data is read, that
-    second overlaps the reading instead of lengthening the first epoch. Failures here are left to the
-    first real step to report.
+    second overlaps the reading instead of lengthening the first epoch (the first step waits for what
+    is left of it). Failures here are left to the first real step to report.
     """
     if not _updates.available():
         return None
@@ -312,6 +312,7 @@ def compile_ahead(name: str, dtype, l2: bool = False) -> threading.Thread | None
 
     thread = threading.Thread(target=compile_kernels, name="bprop-compile", daemon=True)
     thread.start()
+    _updates.compiling_ahead(thread)
     return thread
 
 
