@@ -36,6 +36,15 @@ def shown(page, selector: str) -> str:
     return page.locator(selector).first.text_content().strip()
 
 
+def wait_for_address(page, part: str, seconds: float = 5.0) -> None:
+    """Until the page's address holds ``part`` (wait_for_function would need eval, which the page's CSP forbids)."""
+    for _ in range(int(seconds / 0.05)):
+        if part in page.evaluate("location.hash"):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the address never held {part!r}: {page.evaluate('location.hash')}")
+
+
 def setup_in_address(page) -> dict:
     return {k: v[0] for k, v in parse_qs(page.evaluate("location.hash").lstrip("#")).items()}
 
@@ -53,6 +62,8 @@ def test_circle_heatmaps_edit_the_network_and_train(lab, shots):  # noqa: F811
     lab.select_option("#lab-optimizer", "adam")
     lab.fill("#lab-lr", "0.01")
     lab.click("#lab-apply")
+    # The address follows the server's state: it holds the new set-up once the server has applied it.
+    wait_for_address(lab, "learning_rate=0.01")
     expect(lab.locator("#status")).to_have_text(re.compile("steps: 0 "))
     hashed = setup_in_address(lab)
     assert (hashed["data"], hashed["layers"], hashed["activations"], hashed["optimizer"]) == (

@@ -444,5 +444,8 @@ function dragTo(event) {
   send({ type: "set_weight", W: Math.round(W * 1000) / 1000 });
 }
 
-wire();
-connect();
+// Connect once every script of the page has run (lab.js answers the socket's opening with a shared link's set-up).
+document.addEventListener("DOMContentLoaded", () => {
+  wire();
+  connect();
+});
