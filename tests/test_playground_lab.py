@@ -441,3 +441,31 @@ def test_the_command_runs_on_the_saved_data(client, tmp_path):
     model = modelfile.load(tmp_path / "model.safetensors")
     assert [layer.W.shape for layer in model.net.layers] == [(2, 4), (4, 2)]
     assert model.net.layers[0].activation.name == "relu"
+
+
+def test_a_diverging_lab_run_stops_without_a_warning(client):
+    """Warnings are errors in these tests: a diverging run on the server's thread must only say why it stopped."""
+    with connect(client) as ws:
+        ws.receive_json()
+        ask(ws, type="setup", mode="lab", data="plane", layers=[8], activations=["identity"], learning_rate=10,
+            loss="mse", batch_size=250)  # fmt: skip
+        state = ask(ws, type="step", unit="epoch", count=50)
+        refused = ask(ws, type="step", unit="batch")
+    assert state["stopped"].startswith("training diverged in epoch")
+    assert refused["type"] == "error" and "press reset" in refused["error"]
+    assert any(f.startswith("training diverged") for f in state["findings"])
+
+
+def test_trainer_divergence_warning_can_be_left_out():
+    from bprop.training.trainer import DivergenceWarning
+
+    X = np.linspace(-1, 1, 40).reshape(-1, 1) * 100
+    for warn in (True, False):
+        net = bprop.mlp([1, 4, 1], activation="identity", seed=0, dtype=np.float64)
+        trainer = bprop.Trainer(net, X, X, learning_rate=5.0, epochs=50, verbose=0, divergence_warning=warn)
+        if warn:
+            with pytest.warns(DivergenceWarning, match="training diverged"):
+                history = trainer.run()
+        else:
+            history = trainer.run()  # warnings are errors here: none may be issued
+        assert history.stop_reason == "diverged" and history.stop_message.startswith("training diverged")
