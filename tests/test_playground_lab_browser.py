@@ -195,3 +195,26 @@ def test_python_code_and_command(lab):
         lab.click("#lab-data-csv")
     assert info.value.suggested_filename == "circle.csv"
     assert json.loads(json.dumps(setup_in_address(lab)))["loss"] == "cross_entropy"
+
+
+def test_a_regression_set_shows_the_fitted_surface(browser, address):  # noqa: F811
+    tab = browser.new_page(viewport={"width": 1400, "height": 1100})
+    problems = []
+    tab.on("pageerror", lambda error: problems.append(str(error)))
+    tab.goto(f"{address}#mode=lab&data=plane&noise=10&layers=3&activations=tanh&loss=mse&learning_rate=0.1")
+    tab.wait_for_selector("#lab-network .lab-unit[data-layer='2'][data-map]")
+    tab.click("#step-epoch")
+    expect(tab.locator("#status")).to_have_text(re.compile(r"epochs: 1 "))
+    assert tab.locator("#lab-output-box").is_visible()
+    assert not tab.locator("#lab-acc-box").is_visible() and not tab.locator("#lab-confusion-box").is_visible()
+    assert "accuracy" not in shown(tab, "#lab-scores") and "test loss" in shown(tab, "#lab-scores")
+    # The output canvas is painted: its pixels are not all one colour.
+    spread = tab.evaluate(
+        "() => { const d = document.getElementById('lab-output').getContext('2d').getImageData(0, 0, 300, 300).data;"
+        " let lo = 255, hi = 0;"
+        " for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }"
+        " return hi - lo; }"
+    )
+    assert spread > 50
+    tab.close()
+    assert problems == []

@@ -408,7 +408,7 @@ function drawCurves(s) {
   const pick = (col) => s.curve.filter((r) => r[col] !== null).map((r) => [r[0], r[col]]);
   plot($("lab-loss-curve"), [{ name: "train", points: pick(1), cls: "curve-line" }, { name: "test", points: pick(2), cls: "test-line" }]);
   const classify = s.task === "classification";
-  $("lab-acc-curve").hidden = !classify;
+  $("lab-acc-box").hidden = !classify;
   if (classify) plot($("lab-acc-curve"), [{ name: "train", points: pick(3), cls: "curve-line" }, { name: "test", points: pick(4), cls: "test-line" }], 1);
   const last = s.curve[s.curve.length - 1];
   const parts = [`training loss ${fmt(last[1])}`, `test loss ${fmt(last[2])}`];
