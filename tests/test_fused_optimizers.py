@@ -145,3 +145,13 @@ def test_compile_ahead_builds_the_kernels_a_run_will_use(monkeypatch):
     assert {"adam", "add_scaled"} <= set(_updates.kernels())
     monkeypatch.setattr(_updates, "_KERNELS", {})
     assert bprop.nn.optimizers.compile_ahead("adam", "float32") is None  # nothing to compile without numba
+
+
+def test_small_networks_do_not_load_numba(monkeypatch):
+    monkeypatch.setattr(_updates, "_KERNELS", None)
+    monkeypatch.setattr(_updates, "_AHEAD", None)
+    assert not _updates.worth_it(_updates.MIN_SIZE - 1)
+    assert _updates.worth_it(_updates.MIN_SIZE)
+    p = np.ones(5, dtype=np.float32)
+    bprop.Adam(0.1).step([p], [np.ones(5, dtype=np.float32)])
+    assert _updates._KERNELS is None  # the step ran the NumPy code without loading the kernels

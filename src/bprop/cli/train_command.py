@@ -24,6 +24,10 @@ from .scoring import checked_scores, headline, loss_for
 from .train_data import ArrayData, read_and_prepare
 from .train_flags import batch_size, register_flags, settings_from_flags
 
+# From this size of DATA on, numba's kernels are compiled (or loaded) on a thread while the file is read:
+# reading takes longer than that, and such data usually makes a network large enough to use them.
+AHEAD_BYTES = 32 * 2**20
+
 
 def register(sub) -> None:
     register_flags(sub, run)
@@ -51,7 +55,8 @@ def _run(args, signals) -> int:
             snapshot, settings = resume_settings(args, given, settings_from_flags)
         else:
             settings = settings_from_flags(args)
-        compile_ahead(settings["optimizer"], settings["dtype"], settings["l2"] > 0)  # while the data is read
+        if args.data is not None and Path(args.data).is_file() and Path(args.data).stat().st_size >= AHEAD_BYTES:
+            compile_ahead(settings["optimizer"], settings["dtype"], settings["l2"] > 0)  # while the data is read
         outputs = _outputs(args)
         if leads:  # first, so that a streamed cache is built once, by rank 0
             data = read_and_prepare(args, settings)

@@ -50,7 +50,10 @@ class Optimizer:
     def _compiled(self, kernel: str, i: int, p: np.ndarray, g: np.ndarray, *keys: str) -> bool:
         """Update parameter ``i`` with the compiled ``kernel`` of :mod:`bprop.nn._updates`, given ``p``, ``g``,
         the state buffers named ``keys`` and this step's :meth:`_scalars`; False when it cannot (no numba,
-        a strided array), and the caller then runs its NumPy code, which gives the same bits."""
+        a strided array, a small network before anything loaded numba: see ``_updates.MIN_SIZE``), and the
+        caller then runs its NumPy code, which gives the same bits."""
+        if not _updates.worth_it(p.size):
+            return False
         run = _updates.kernels().get(kernel)
         if run is None:
             return False
