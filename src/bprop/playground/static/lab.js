@@ -270,29 +270,24 @@ function labPositions(s) {
   });
 }
 
-window.renderLab = (s) => {
+// The diagram's nodes are built once per structure (units drawn, activations, the selection) and then
+// only updated: a frame changes weights' colours and widths, and repaints the maps' canvas.
+let built = { signature: null, lines: [], units: [], pos: null, anim: null };
+
+function buildDiagram(s, pos) {
   const svg = $("lab-network");
   svg.replaceChildren();
-  const pos = labPositions(s);
-  const maps = s.heatmaps;
-  labMaps = new Map();
-  // The maps are painted on a canvas over the diagram (no image files to encode): pixels, not DOM nodes.
-  const layer = $("lab-maps"), paintCtx = layer.getContext("2d");
-  paintCtx.clearRect(0, 0, layer.width, layer.height);
-  paintCtx.imageSmoothingEnabled = false;
-  const wMax = Math.max(1e-12, ...s.layers.flatMap((l) => l.W.flat().map(Math.abs)));
+  built = { signature: null, lines: [], units: [], pos, anim: null };
   s.layers.forEach((layer, k) => {
     for (const a of pos[k]) for (const b of pos[k + 1]) {
       if (a.unit < 0 || b.unit < 0) continue;
-      const w = layer.W[a.k][b.k];
       const sel = selected && selected.kind === "weight" && selected.layer === k + 1 && selected.from === a.unit + 1 && selected.to === b.unit + 1;
       const line = el("line", {
         x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: `weight${sel ? " selected" : ""}`,
-        stroke: w >= 0 ? "#0877bd" : "#f59322", "stroke-width": 0.5 + 5 * Math.abs(w) / wMax,
         "data-layer": k + 1, "data-from": a.unit + 1, "data-to": b.unit + 1,
       }, svg);
       line.onclick = () => select({ kind: "weight", layer: k + 1, from: a.unit + 1, to: b.unit + 1 });
-      el("title", {}, line, `w = ${fmt(w)}`);
+      built.lines.push({ line, title: el("title", {}, line), k, i: a.k, j: b.k });
     }
   });
   s.sizes.forEach((n, c) => {
@@ -301,36 +296,62 @@ window.renderLab = (s) => {
         el("text", { x: p.x, y: p.y + 4, "text-anchor": "middle", class: "lab-more" }, svg, `… ${p.hidden} more`);
         continue;
       }
-      drawLabUnit(svg, p, c, maps, paintCtx);
+      built.units.push(buildUnit(svg, p, c));
     }
     const act = c === 0 ? "input" : s.layers[c - 1].activation;
     el("text", { x: pos[c][0].x, y: 16, "text-anchor": "middle", class: "lab-more" }, svg, `${n} ${act}`);
   });
-  drawAnimation(svg, pos);
+  built.anim = el("g", { class: "anim" }, svg);
+}
+
+function buildUnit(svg, p, c) {
+  const half = Math.max(8, Math.min(24, p.dy / 2 - 3));
+  const sel = selected && selected.kind === "unit" && selected.layer === c && selected.unit === p.unit + 1;
+  const g = el("g", { class: `lab-unit${sel ? " selected" : ""}`, "data-layer": c, "data-unit": p.unit + 1 }, svg);
+  el("rect", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half }, g);
+  const key = `${c}:${p.unit}`;
+  g.onmouseenter = () => { const m = labMaps.get(key); if (m) zoom(m.map, m.size, p, half); };
+  g.onmouseleave = () => { $("lab-zoom").hidden = true; };
+  if (c > 0) g.onclick = () => select({ kind: "unit", layer: c, unit: p.unit + 1 });
+  return { g, p, c, half, key };
+}
+
+window.renderLab = (s) => {
+  const signature = JSON.stringify([s.shown, s.sizes, s.layers.map((l) => l.activation), selected]);
+  if (signature !== built.signature) {
+    buildDiagram(s, labPositions(s));
+    built.signature = signature;
+  }
+  const wMax = Math.max(1e-12, ...s.layers.flatMap((l) => l.W.flat().map(Math.abs)));
+  for (const { line, title, k, i, j } of built.lines) {
+    const w = s.layers[k].W[i][j];
+    line.setAttribute("stroke", w >= 0 ? "#0877bd" : "#f59322");
+    line.setAttribute("stroke-width", 0.5 + 5 * Math.abs(w) / wMax);
+    title.textContent = `w = ${fmt(w)}`;
+  }
+  // The maps are painted on a canvas over the diagram (no image files to encode): pixels, not DOM nodes.
+  const canvas = $("lab-maps"), paintCtx = canvas.getContext("2d");
+  paintCtx.clearRect(0, 0, canvas.width, canvas.height);
+  paintCtx.imageSmoothingEnabled = false;
+  const maps = s.heatmaps;
+  labMaps = new Map();
+  for (const { g, p, c, half, key } of built.units) {
+    if (!maps) { delete g.dataset.map; continue; }
+    const map = c === 0 ? maps.inputs[p.k] : maps.layers[c - 1][p.k], n = maps.size;
+    labMaps.set(key, { map, size: n });
+    scratch.width = scratch.height = n;
+    paint(scratch.getContext("2d"), map, n);
+    paintCtx.drawImage(scratch, p.x - half, p.y - half, 2 * half, 2 * half);
+    g.dataset.map = `${map.lo},${map.hi}`;
+  }
+  built.anim.replaceChildren();
+  drawAnimation(built.anim, built.pos);
   drawOutput(s);
   drawCurves(s);
   drawNorms(s);
   drawFindings(s);
   drawConfusion(s);
 };
-
-function drawLabUnit(svg, p, c, maps, paintCtx) {
-  const half = Math.max(8, Math.min(24, p.dy / 2 - 3));
-  const sel = selected && selected.kind === "unit" && selected.layer === c && selected.unit === p.unit + 1;
-  const g = el("g", { class: `lab-unit${sel ? " selected" : ""}`, "data-layer": c, "data-unit": p.unit + 1 }, svg);
-  el("rect", { x: p.x - half, y: p.y - half, width: 2 * half, height: 2 * half }, g);
-  if (maps) {
-    const map = c === 0 ? maps.inputs[p.k] : maps.layers[c - 1][p.k], n = maps.size;
-    labMaps.set(`${c}:${p.unit}`, map);
-    scratch.width = scratch.height = n;
-    paint(scratch.getContext("2d"), map, n);
-    paintCtx.drawImage(scratch, p.x - half, p.y - half, 2 * half, 2 * half);
-    g.dataset.map = `${map.lo},${map.hi}`;
-    g.onmouseenter = () => zoom(map, n, p, half);
-    g.onmouseleave = () => { $("lab-zoom").hidden = true; };
-  }
-  if (c > 0) g.onclick = () => select({ kind: "unit", layer: c, unit: p.unit + 1 });
-}
 
 function zoom(map, size, p, half) {
   const canvas = $("lab-zoom");
@@ -416,31 +437,48 @@ function drawCurves(s) {
   $("lab-scores").textContent = parts.join(" · ");
 }
 
+// Panels whose content did not change since the last frame are left alone (no layout work).
+const lastDrawn = new Map();
+
+function changed(name, value) {
+  const text = JSON.stringify(value);
+  if (lastDrawn.get(name) === text) return false;
+  lastDrawn.set(name, text);
+  return true;
+}
+
 function drawNorms(s) {
   const box = $("lab-norms");
-  box.replaceChildren();
+  if (box.children.length !== s.norms.length) {
+    box.replaceChildren();
+    s.norms.forEach((_, k) => {
+      const row = document.createElement("div");
+      const svg = document.createElementNS(SVG, "svg");
+      svg.setAttribute("viewBox", "0 0 160 28");
+      svg.setAttribute("class", "sparkline");
+      svg.dataset.layer = k + 1;
+      svg.style.width = "160px";
+      el("polyline", { class: "spark", points: "" }, svg);
+      const label = document.createElement("span");
+      row.append(svg, label);
+      box.appendChild(row);
+    });
+  }
   s.norms.forEach((norms, k) => {
-    const row = document.createElement("div");
-    const svg = document.createElementNS(SVG, "svg");
-    svg.setAttribute("viewBox", "0 0 160 28");
-    svg.setAttribute("class", "sparkline");
-    svg.dataset.layer = k + 1;
-    svg.style.width = "160px";
+    const [svg, label] = box.children[k].children;
     const vals = norms.filter((v) => v !== null && v > 0).map(Math.log10);
-    if (vals.length > 1) {
-      const lo = Math.min(...vals), hi = Math.max(...vals, lo + 1e-9);
-      el("polyline", { class: "spark", points: vals.map((v, i) => `${(i / (vals.length - 1)) * 158 + 1},${26 - ((v - lo) / (hi - lo)) * 24}`).join(" ") }, svg);
-    }
-    const last = norms.length ? norms[norms.length - 1] : null;
-    row.append(svg, ` layer ${k + 1}: ‖∂L/∂W‖ = ${fmt(last)}`);
-    box.appendChild(row);
+    const lo = Math.min(...vals), hi = Math.max(...vals, lo + 1e-9);
+    const points = vals.length > 1 ? vals.map((v, i) => `${(i / (vals.length - 1)) * 158 + 1},${26 - ((v - lo) / (hi - lo)) * 24}`).join(" ") : "";
+    svg.firstChild.setAttribute("points", points);
+    label.textContent = ` layer ${k + 1}: ‖∂L/∂W‖ = ${fmt(norms.length ? norms[norms.length - 1] : null)}`;
   });
 }
 
 function drawFindings(s) {
+  const items = s.findings.length ? s.findings : [s.epochs_done ? "No problems seen so far." : "Findings appear after the first epoch."];
+  if (!changed("findings", items)) return;
   const list = $("lab-findings");
   list.replaceChildren();
-  const items = s.findings.length ? s.findings : [s.epochs_done ? "No problems seen so far." : "Findings appear after the first epoch."];
   for (const text of items) {
     const li = document.createElement("li");
     li.textContent = text;
@@ -451,7 +489,7 @@ function drawFindings(s) {
 function drawConfusion(s) {
   const box = $("lab-confusion-box");
   box.hidden = !s.confusion;
-  if (!s.confusion) return;
+  if (!s.confusion || !changed("confusion", [s.classes, s.confusion, s.misclassified])) return;
   const t = $("lab-confusion");
   t.replaceChildren();
   const head = t.insertRow();
