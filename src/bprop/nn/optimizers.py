@@ -306,6 +306,7 @@ def compile_ahead(name: str, dtype, l2: bool = False) -> threading.Thread | None
 
     def compile_kernels() -> None:
         try:
+            _updates.kernels()  # loaded first: the one-element step below is too small to load them itself
             p, g = np.zeros(1, dtype=dtype), np.zeros(1, dtype=dtype)
             get_optimizer(name).step([p], [g])
             if l2:
