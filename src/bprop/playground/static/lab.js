@@ -227,31 +227,35 @@ function colour(t) {
   return [255 + (c[0] - 255) * a, 255 + (c[1] - 255) * a, 255 + (c[2] - 255) * a];
 }
 
-function decode(map) {
-  const raw = atob(map.data), bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  return bytes;
-}
+// Buffers reused from frame to frame (a frame paints about twenty maps: no garbage per map).
+const colours = new Uint32Array(256), colourBytes = new Uint8Array(colours.buffer);
+let images = new Map(); // size → an ImageData of that size
 
-// The 256 colours a map's bytes stand for (as one 32-bit RGBA word each), from its lo and hi.
+// Fill `colours` with the 256 colours a map's bytes stand for (one 32-bit RGBA word each), from its lo and hi.
 function lookup(map, kind) {
-  const table = new Uint32Array(256), word = new Uint8Array(table.buffer);
   const lo = map.lo === null ? 0 : map.lo, hi = map.hi === null ? 0 : map.hi;
   const reach = Math.max(Math.abs(lo), Math.abs(hi), 1e-12);
   for (let b = 0; b < 256; b++) {
-    const rgb = kind === "classes" ? PALETTE[b % PALETTE.length].map((v) => 255 - (255 - v) * 0.6)
-      : colour((lo + (b / 255) * (hi - lo)) / reach);
-    word.set([rgb[0], rgb[1], rgb[2], 255], 4 * b);
+    let r, g, bl;
+    if (kind === "classes") {
+      const c = PALETTE[b % PALETTE.length];
+      r = 255 - (255 - c[0]) * 0.6; g = 255 - (255 - c[1]) * 0.6; bl = 255 - (255 - c[2]) * 0.6;
+    } else {
+      // t in [−1, 1]: orange … white … blue, as TensorFlow Playground.
+      const t = (lo + (b / 255) * (hi - lo)) / reach, c = t >= 0 ? BLUE : ORANGE, a = Math.min(1, Math.abs(t));
+      r = 255 + (c[0] - 255) * a; g = 255 + (c[1] - 255) * a; bl = 255 + (c[2] - 255) * a;
+    }
+    colourBytes[4 * b] = r; colourBytes[4 * b + 1] = g; colourBytes[4 * b + 2] = bl; colourBytes[4 * b + 3] = 255;
   }
-  return table;
 }
 
 // Paint a map into ctx at (x, y), one pixel per grid point.
 function paint(ctx, map, size, kind, x = 0, y = 0) {
-  const bytes = decode(map), table = lookup(map, kind);
-  const image = ctx.createImageData(size, size);
-  const pixels = new Uint32Array(image.data.buffer);
-  for (let i = 0; i < bytes.length; i++) pixels[i] = table[bytes[i]];
+  const raw = atob(map.data);
+  lookup(map, kind);
+  if (!images.has(size)) images.set(size, ctx.createImageData(size, size));
+  const image = images.get(size), pixels = new Uint32Array(image.data.buffer);
+  for (let i = 0; i < raw.length; i++) pixels[i] = colours[raw.charCodeAt(i)];
   ctx.putImageData(image, x, y);
 }
 
