@@ -1,7 +1,6 @@
 """The prefetcher of streamed batches: the next batch is encoded ahead exactly when the caller will ask for
 it, a wrong guess costs time but never a wrong batch, and a served batch stays intact until the next call."""
 
-import os
 import threading
 import time
 
@@ -101,32 +100,4 @@ def test_a_new_order_drops_the_guess_and_an_encoding_error_reaches_the_caller():
     other = np.arange(20)[::-1].copy()
     prefetcher.new_order(other)
     served(prefetcher, other[:5])
-    prefetcher.close()
-
-
-@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
-def test_a_forked_child_encodes_its_batches_itself():
-    """A child forked with a batch pending has the executor but not its thread: it must not wait for it."""
-    recorder = Recorder(delay=0.01)
-    prefetcher = Prefetcher(recorder.encode, recorder.make)
-    order = np.arange(300)
-    prefetcher.new_order(order)
-    served(prefetcher, order[:100])  # rows 100..199 are now being encoded ahead
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: two more batches, then report through the pipe
-        try:
-            ok = all(np.array_equal(prefetcher.take(order[b : b + 100])[:, 0], order[b : b + 100]) for b in (100, 200))
-            os.write(write, b"ok" if ok else b"wrong")
-        finally:
-            os._exit(0)
-    os.close(write)
-    deadline = time.monotonic() + 10
-    while os.waitpid(pid, os.WNOHANG) == (0, 0):
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            pytest.fail("the forked child hung waiting for a batch no thread was encoding")
-        time.sleep(0.01)
-    assert os.read(read, 10) == b"ok"
-    served(prefetcher, order[100:200])  # the parent goes on as before
     prefetcher.close()

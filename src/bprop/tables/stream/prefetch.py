@@ -12,7 +12,6 @@ resumed run, rows that are not a slice of the order) is encoded on the spot, wit
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ class Prefetcher:
         self._current: Any = None
         self._last_position: int | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid = 0
 
     def new_order(self, order: np.ndarray) -> None:
         """The order the next batches are sliced from (a new epoch, or a pass for evaluation)."""
@@ -56,8 +54,6 @@ class Prefetcher:
     def take(self, rows: np.ndarray):
         rows = np.asarray(rows)
         pending, self._pending = self._pending, None
-        if pending is not None and self._pool_pid != os.getpid():
-            pending = None  # forked since: the guess was never encoded here
         if pending is not None and pending.rows.shape == rows.shape and np.array_equal(pending.rows, rows):
             pending.future.result()  # (re-raises what the encoding raised)
             buffers, position = pending.buffers, pending.position
@@ -81,9 +77,8 @@ class Prefetcher:
             return
         rows = order[position : position + n]
         buffers = self._free_buffers(rows.size)
-        if self._pool is None or self._pool_pid != os.getpid():
-            # (a forked child inherits the executor but not its thread: work handed to it would never run)
-            self._pool, self._pool_pid = ThreadPoolExecutor(1, thread_name_prefix="bprop-prefetch"), os.getpid()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="bprop-prefetch")
         self._pending = _Pending(position, rows.copy(), buffers, self._pool.submit(self._encode, rows, buffers))
 
     def _free_buffers(self, n: int):
@@ -108,7 +103,7 @@ class Prefetcher:
 
     def _settle(self) -> None:
         pending, self._pending = self._pending, None
-        if pending is not None and self._pool_pid == os.getpid():  # (in a forked child it never ran)
+        if pending is not None:
             pending.future.exception()
 
     def close(self) -> None:
