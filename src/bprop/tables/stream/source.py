@@ -17,7 +17,6 @@ import numpy as np
 from ..data import TableEncoder
 from ..preprocessing import scale_numbers
 from .cache import Cache
-from .prefetch import Prefetcher
 from .scan import NUMERIC
 
 __all__ = ["CacheSource", "EncodingPlan", "cache_fits_in_memory"]
@@ -114,7 +113,7 @@ class CacheSource:
         self._codes = np.asarray(cache.codes)
         self._labels = labels
         self._values = None if labels is not None else np.asarray(cache.target_array)
-        self._prefetcher = Prefetcher(self._encode, lambda n: _Buffers(n, plan, self.dtype))
+        self._buffers: dict[int, _Buffers] = {}
         # Gathering a subset of the cached numeric columns costs a second copy; skip it when all are used.
         self._every_numeric = np.array_equal(plan.numeric_slots, np.arange(self._numeric.shape[1]))
         self._every_text = np.array_equal(plan.text_slots, np.arange(self._codes.shape[1]))
@@ -124,11 +123,6 @@ class CacheSource:
         return int(self.rows.size)
 
     def order(self, rng: np.random.Generator | None) -> np.ndarray:
-        order = self._draw_order(rng)
-        self._prefetcher.new_order(order)
-        return order
-
-    def _draw_order(self, rng: np.random.Generator | None) -> np.ndarray:
         if rng is None:
             return self.rows
         if self.shuffle == "window":
@@ -155,12 +149,12 @@ class CacheSource:
         return order
 
     def take(self, rows: np.ndarray):
-        buffers = self._prefetcher.take(rows)
-        return buffers.X, buffers.Y, None
-
-    def _encode(self, rows: np.ndarray, buffers: _Buffers) -> None:
-        """Encode ``rows`` into ``buffers`` (sized for them); runs on the prefetcher's thread too."""
-        plan, X, Y = self.plan, buffers.X, buffers.Y
+        plan, n = self.plan, rows.size
+        if n not in self._buffers:
+            # One batch size at a time (the last, partial batch replaces the full one until the next epoch).
+            self._buffers = {n: _Buffers(n, plan, self.dtype)}
+        buffers = self._buffers[n]
+        X, Y = buffers.X, buffers.Y
         if plan.text_slots.size:
             X.fill(0)
         if plan.numeric_slots.size:
@@ -184,6 +178,7 @@ class CacheSource:
             Y[buffers.row_index, self._labels[rows]] = 1
         else:
             Y[:, 0] = (self._values[rows] - plan.target["mean"]) / plan.target["scale"]
+        return X, Y, None
 
 
 class _Buffers:
