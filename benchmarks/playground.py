@@ -4,7 +4,8 @@ A real ``bprop playground`` process serves the page; Playwright drives Debian's 
 (``scripts/setup_browser.sh``; or ``$BPROP_CHROMIUM``). The page opens the lab on a link: TensorFlow
 Playground's multi-Gaussian regression set, 500 points, a 2-8-8-1 tanh network (every neuron's 50 × 50
 heatmap and the output's are recomputed by the server and redrawn by the page in every frame). It plays
-for ``--seconds`` at ``--speed`` updates per second, and meanwhile sends a ``speed`` request every 200 ms;
+for ``--seconds`` at ``--speed`` updates per second, and meanwhile sends a ``speed`` request at random
+moments 150–250 ms apart (so that requests fall at every phase of the server's frame clock);
 
 - frames/s: the play frames (states the server sent unasked) the page received and drew, per second;
 - command-to-frame latency: from a request leaving the page to the end of the animation frame that drew
@@ -90,12 +91,19 @@ def measure(url: str, seconds: float, speed: float) -> dict:
                    handle(e); }; }"""
         )
         page.evaluate("window.bpropTimes.latencies = []; window.drawTimes = []")
-        ticker = page.evaluate_handle(
-            f"setInterval(() => send({{type: 'speed', steps_per_second: {speed}}}), 200)"
-        )  # requests while playing: their replies are drawn like frames
+        # Requests at random moments 150-250 ms apart (seeded), so that they fall at every phase of the
+        # server's 40 ms frame clock rather than at one (a fixed 200 ms period locks onto it).
+        page.evaluate(
+            f"""() => {{ let seed = 1;
+                 const next = () => {{ seed = (seed * 16807) % 2147483647; return seed / 2147483647; }};
+                 window.ticking = true;
+                 const tick = () => {{ if (!window.ticking) return; send({{type: 'speed', steps_per_second: {speed}}});
+                                       setTimeout(tick, 150 + 100 * next()); }};
+                 setTimeout(tick, 150 + 100 * next()); }}"""
+        )
         page.wait_for_timeout(seconds * 1000)
         after = page.evaluate("[window.bpropTimes.frames, performance.now(), state.steps]")
-        page.evaluate("(id) => clearInterval(id)", ticker)
+        page.evaluate("window.ticking = false")
         latencies = page.evaluate("window.bpropTimes.latencies")
         draws = page.evaluate("window.drawTimes")
         arrivals = page.evaluate("window.arrivals")
