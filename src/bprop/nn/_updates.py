@@ -9,8 +9,9 @@ Every kernel performs exactly the operations of the optimiser's NumPy code, in t
 the array's dtype (scalars are given in that dtype; numba's default IEEE semantics: no fused
 multiply-add, no reassociation, correctly rounded ``sqrt`` and division), so both give the same bits
 and the NumPy code stays the fallback: when numba is not installed, when an array is not C-contiguous,
-when ``BPROP_NO_NUMBA`` is set, and for a network too small to pay for loading numba (:data:`MIN_SIZE`). ``error_model="numpy"`` lets a division by zero give inf/NaN as
-NumPy does (the trainer reports divergence) instead of raising, and lets LLVM vectorise the loop.
+when ``BPROP_NO_NUMBA`` is set, and for a network too small to pay for loading numba (:data:`MIN_SIZE`).
+``error_model="numpy"`` lets a division by zero give inf/NaN as NumPy does (the trainer reports
+divergence) instead of raising, and lets LLVM vectorise the loop.
 
 Each kernel is compiled for a dtype the first time it is used (about half a second) and cached on disk
 next to this file, or in the user's cache folder, when either is writable.
