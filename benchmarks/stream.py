@@ -58,7 +58,7 @@ GOAL_ANON_MB = 512
 GOAL_EPOCH_RATIO = 1.25
 GOAL_FIRST_PASS_MBS = 100
 BATCH = 200
-BLOCK, FIT_ROUNDS = 25, 5  # the breakdown's interleaving: batches per block, timed fit epochs per source
+BLOCK, FIT_ROUNDS = 25, 7  # the breakdown's interleaving: batches per block, timed fit epochs per source
 
 # -- the generated table -------------------------------------------------------------------------------
 N_NUMERIC = 40
@@ -183,6 +183,15 @@ def wait_quiet(max_seconds: float) -> float:
     return waited
 
 
+def _file_refaults() -> int:
+    """Pages of files read back in since boot after the kernel had dropped them (``workingset_refault_file``)."""
+    with open("/proc/vmstat") as f:
+        for line in f:
+            if line.startswith("workingset_refault_file "):
+                return int(line.split()[1])
+    return 0
+
+
 def _rss_anon_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -199,7 +208,7 @@ def run_once(argv: list[str], log_to: Path) -> dict:
     and the cores other processes kept busy meanwhile on average (``foreign_cores``)."""
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     with open(log_to, "wb") as out:
-        busy_before = _busy_seconds()
+        busy_before, refaults_before = _busy_seconds(), _file_refaults()
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         peak, timeline = [0], []
@@ -231,6 +240,9 @@ def run_once(argv: list[str], log_to: Path) -> dict:
         "foreign_cores": max(0.0, busy - cpu) / seconds,
         "peak_anon_mb": peak[0] * 1024 / MB,
         "max_rss_mb": usage.ru_maxrss * 1024 / MB,
+        "major_faults": usage.ru_majflt,
+        "minor_faults": usage.ru_minflt,
+        "machine_file_refaults": _file_refaults() - refaults_before,
         "anon_timeline_kb": timeline[:: max(1, len(timeline) // 2000)],  # (seconds, RssAnon kB), for the JSON
         "output": text,
     }
@@ -324,13 +336,15 @@ def worker_breakdown(data: str, cache: str, in_memory: bool, max_batches: int = 
 
     result = _parts_alone(sources, rows, opened, network())
     loops, block_ratios = _interleaved_loops(sources, rows, network())
-    epochs = _interleaved_fits(sources, network)
+    epochs, faults = _interleaved_fits(sources, network)
     result |= loops | {f"{name} fit epoch": median(values) for name, values in epochs.items()}
+    result |= {f"{name} fit majflt": median(values) for name, values in faults.items()}
     ratios = {}
     if in_memory:
         ratios["loop_blocks"] = block_ratios
         ratios["fit_epochs"] = [a / b for a, b in zip(epochs["streamed"], epochs["in-memory"])]
-    print("RESULT " + json.dumps({"us_per_batch": result, "batches": n_batches, "ratios": ratios, "epochs": epochs}))
+    found = {"us_per_batch": result, "batches": n_batches, "ratios": ratios, "epochs": epochs, "faults": faults}
+    print("RESULT " + json.dumps(found))
 
 
 def _parts_alone(sources: dict, rows: dict, opened, net) -> dict[str, float]:
@@ -385,23 +399,28 @@ def _interleaved_loops(sources: dict, rows: dict, net) -> tuple[dict[str, float]
     return {f"{name} take + step": total / n_batches * 1e6 for name, total in totals.items()}, block_ratios
 
 
-def _interleaved_fits(sources: dict, network) -> dict[str, list[float]]:
+def _interleaved_fits(sources: dict, network) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
     """Microseconds per batch of whole fit epochs, alternating sources (a warm-up epoch each, then
     FIT_ROUNDS each)."""
     import bprop
 
     loss = bprop.get_loss("categorical_cross_entropy")
+    import resource
+
     fitted = {name: network() for name in sources}
     epochs: dict[str, list[float]] = {name: [] for name in sources}
+    faults: dict[str, list[int]] = {name: [] for name in sources}
     for k in range(FIT_ROUNDS + 1):
         for name in sources if k % 2 == 0 else list(sources)[::-1]:
             source = sources[name]
+            faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
             started = time.perf_counter()
             bprop.fit(fitted[name], source=source, loss=loss, optimizer="adam", epochs=1, batch_size=BATCH,
                       seed=k, verbose=0, diagnostics=True)  # fmt: skip
             if k:
                 epochs[name].append((time.perf_counter() - started) / -(-source.n_rows // BATCH) * 1e6)
-    return epochs
+                faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_majflt - faults_before)
+    return epochs, faults
 
 
 def _worker_result(output: str) -> dict:
@@ -553,6 +572,7 @@ def summarise(entry: dict) -> None:
         s[f"{key}_train_anon_mb"] = max(run["peak_anon_mb"] for run in runs)
         s[f"{key}_train_max_rss_mb"] = max(run["max_rss_mb"] for run in runs)
         s[f"{key}_final_loss"] = median([run["loss"][-1] for run in runs])
+        s[f"{key}_train_majflt"] = median([run["major_faults"] for run in runs])
         s[f"{key}_test_accuracy"] = runs[0]["scores"].get("test", {}).get("accuracy")
         s["train_rows"] = runs[0]["rows"]["train"]
         for command in ("predict", "evaluate"):
@@ -617,6 +637,7 @@ def format_tables(report: dict) -> str:
         row("peak RssAnon `train --stream`, MB", "stream_train_anon_mb", ",.0f"),
         row("peak RssAnon `train --no-stream`, MB", "memory_train_anon_mb", ",.0f"),
         row("peak RSS with mapped pages `train --stream`, MB", "stream_train_max_rss_mb", ",.0f"),
+        row("major page faults of `train --stream` (median run)", "stream_train_majflt", ",.0f"),
         row("final training loss streamed / in memory", "stream_final_loss", ".4f"),
         row("", "memory_final_loss", ".4f"),
         row("per batch of 200, µs: streamed `take`", "us streamed take", ",.0f"),
@@ -626,8 +647,9 @@ def format_tables(report: dict) -> str:
         row("… training step alone", "us training step", ",.0f"),
         row("… take + step, streamed (interleaved by blocks of 25)", "us streamed take + step", ",.0f"),
         row("… take + step, in memory (interleaved)", "us in-memory take + step", ",.0f"),
-        row("… `bprop.fit` epoch, streamed source (5, interleaved)", "us streamed fit epoch", ",.0f"),
-        row("… `bprop.fit` epoch, in-memory arrays (5, interleaved)", "us in-memory fit epoch", ",.0f"),
+        row(f"… `bprop.fit` epoch, streamed source ({FIT_ROUNDS}, interleaved)", "us streamed fit epoch", ",.0f"),
+        row(f"… `bprop.fit` epoch, in-memory arrays ({FIT_ROUNDS}, interleaved)", "us in-memory fit epoch", ",.0f"),
+        row("… major page faults per streamed fit epoch", "us streamed fit majflt", ",.0f"),
         row("take + step streamed / in memory: total (median of blocks)", "loop_ratio"),
         row("", "loop_ratio_blocks"),
         row("`fit` epoch streamed / in memory: medians (median of pairs)", "fit_ratio"),
