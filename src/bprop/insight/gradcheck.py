@@ -199,18 +199,24 @@ def check_entry(
             crossed = any(not np.array_equal(side, base_sides[i]) for i, side in sides.sides.items())
             return result, crossed
 
-        original = flat[at]
-        values, crossed = [], False
-        for step in (-2, -1, 1, 2):
-            value, moved = loss_at(flat, at, original + step * eps)
-            values.append(value)
-            crossed = crossed or moved
-        flat[at] = original
-    numeric = (8 * (values[2] - values[1]) - (values[3] - values[0])) / (12 * eps)
+        numeric, crossed = _central_difference(flat, at, eps, loss_at)
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * max(abs(base_loss), 1.0) / eps
     scale = max(abs(analytic), abs(numeric), floor, np.finfo(np.float64).tiny)
     return {"analytic": analytic, "numeric": float(numeric), "relative_error": float(abs(analytic - numeric) / scale),
             "kinked": bool(crossed), "eps": eps, "loss": base_loss}  # fmt: skip
+
+
+def _central_difference(flat: np.ndarray, j: int, eps: float, loss_at) -> tuple[float, bool]:
+    """The fourth-order central difference of the loss in ``flat[j]`` (restored afterwards), and whether
+    a step crossed a kink; ``loss_at(flat, j, value)`` gives ``(loss, crossed)``."""
+    original = flat[j]
+    at, crossed = [], False
+    for step in (-2, -1, 1, 2):
+        value, moved = loss_at(flat, j, original + step * eps)
+        at.append(value)
+        crossed = crossed or moved
+    flat[j] = original
+    return (8 * (at[2] - at[1]) - (at[3] - at[0])) / (12 * eps), crossed
 
 
 def _numeric_gradient(param: np.ndarray, eps: float, loss_at, bar) -> tuple[np.ndarray, np.ndarray]:
@@ -220,15 +226,7 @@ def _numeric_gradient(param: np.ndarray, eps: float, loss_at, bar) -> tuple[np.n
     kinked = np.zeros(param.shape, dtype=bool)
     flat, out, crossed_flat = param.reshape(-1), numeric.reshape(-1), kinked.reshape(-1)
     for j in range(flat.size):
-        original = flat[j]
-        at, crossed = [], False
-        for step in (-2, -1, 1, 2):
-            value, moved = loss_at(flat, j, original + step * eps)
-            at.append(value)
-            crossed = crossed or moved
-        flat[j] = original
-        out[j] = (8 * (at[2] - at[1]) - (at[3] - at[0])) / (12 * eps)
-        crossed_flat[j] = crossed
+        out[j], crossed_flat[j] = _central_difference(flat, j, eps, loss_at)
         bar.update(1)
     return numeric, kinked
 
