@@ -382,3 +382,31 @@ def test_the_protocol_document_names_every_message_and_field():
             assert re.search(rf"`{re.escape(name)}`", text), (kind, name)
     for reply in ("state", "unit", "weight", "error"):
         assert f"`{reply}`" in text
+
+
+def test_connections_to_the_bound_socket_send_without_nagle_delay():
+    # asyncio disables Nagle's algorithm only on sockets whose proto is TCP; with it on, a reply written
+    # right after a frame waited for the browser's delayed ACK (~40 ms).
+    import asyncio
+    import socket
+
+    from bprop.playground.server import bind
+
+    async def accepted_nodelay() -> int:
+        listening = bind("127.0.0.1", 0)
+        got: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        class Record(asyncio.Protocol):
+            def connection_made(self, transport):
+                sock = transport.get_extra_info("socket")
+                got.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Record, sock=listening)
+        async with server:
+            _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+            value = await asyncio.wait_for(got, 5)
+            writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0

@@ -291,7 +291,10 @@ function buildDiagram(s, pos) {
         "data-layer": k + 1, "data-from": a.unit + 1, "data-to": b.unit + 1,
       }, svg);
       line.onclick = () => select({ kind: "weight", layer: k + 1, from: a.unit + 1, to: b.unit + 1 });
-      built.lines.push({ line, title: el("title", {}, line), k, i: a.k, j: b.k });
+      // The tooltip's text is written when the pointer comes, not every frame (no DOM change per weight).
+      const title = el("title", {}, line);
+      line.onmouseenter = () => { title.textContent = `w = ${fmt(state.layers[k].W[a.k][b.k])}`; };
+      built.lines.push({ line, k, i: a.k, j: b.k, drawn: "" });
     }
   });
   s.sizes.forEach((n, c) => {
@@ -327,11 +330,14 @@ window.renderLab = (s) => {
     built.signature = signature;
   }
   const wMax = Math.max(1e-12, ...s.layers.flatMap((l) => l.W.flat().map(Math.abs)));
-  for (const { line, title, k, i, j } of built.lines) {
-    const w = s.layers[k].W[i][j];
-    line.setAttribute("stroke", w >= 0 ? "#0877bd" : "#f59322");
-    line.setAttribute("stroke-width", 0.5 + 5 * Math.abs(w) / wMax);
-    title.textContent = `w = ${fmt(w)}`;
+  // A line's attributes are set only when its drawn look changes (a style recalculation per change).
+  for (const item of built.lines) {
+    const w = s.layers[item.k].W[item.i][item.j];
+    const stroke = w >= 0 ? "#0877bd" : "#f59322", width = (0.5 + 5 * Math.abs(w) / wMax).toFixed(1);
+    if (item.drawn === stroke + width) continue;
+    item.drawn = stroke + width;
+    item.line.setAttribute("stroke", stroke);
+    item.line.setAttribute("stroke-width", width);
   }
   // The maps are painted on a canvas over the diagram (no image files to encode): pixels, not DOM nodes.
   const canvas = $("lab-maps"), paintCtx = canvas.getContext("2d");
@@ -346,9 +352,10 @@ window.renderLab = (s) => {
     scratch.width = scratch.height = n;
     paint(scratch.getContext("2d"), map, n);
     paintCtx.drawImage(scratch, p.x - half, p.y - half, 2 * half, 2 * half);
-    g.dataset.map = `${map.lo},${map.hi}`;
+    const range = `${map.lo},${map.hi}`;
+    if (g.dataset.map !== range) g.dataset.map = range;
   }
-  built.anim.replaceChildren();
+  if (built.anim.firstChild) built.anim.replaceChildren();
   drawAnimation(built.anim, built.pos);
   drawOutput(s);
   drawCurves(s);
@@ -413,20 +420,33 @@ function pointsLayer(s, maps, target) {
   return canvas;
 }
 
+// A curve plot's elements are made once and then updated in place: new nodes each frame cost a style pass.
 function plot(svg, series, yMax) {
-  svg.replaceChildren();
+  const key = series.map((sr) => sr.name + sr.cls).join();
+  if (svg.dataset.series !== key) {
+    svg.replaceChildren();
+    svg.dataset.series = key;
+    el("line", { x1: 30, y1: 130, x2: 310, y2: 130, class: "axis" }, svg);
+    el("line", { x1: 30, y1: 10, x2: 30, y2: 130, class: "axis" }, svg);
+    for (const sr of series) el("polyline", { class: sr.cls, "data-series": sr.name, points: "" }, svg);
+    el("text", { x: 32, y: 12, class: "axis-label" }, svg);
+    el("text", { x: 310, y: 144, "text-anchor": "end", class: "axis-label" }, svg);
+  }
+  const lines = svg.querySelectorAll("polyline"), [topLabel, stepLabel] = svg.querySelectorAll("text");
   const all = series.flatMap((sr) => sr.points);
-  if (all.length < 1) return;
+  if (all.length < 1) {
+    lines.forEach((line) => line.setAttribute("points", ""));
+    topLabel.textContent = stepLabel.textContent = "";
+    return;
+  }
   const x0 = Math.min(...all.map((p) => p[0])), x1 = Math.max(...all.map((p) => p[0]), x0 + 1);
   const top = yMax !== undefined ? yMax : Math.max(1e-12, ...all.map((p) => p[1]));
   const X = (x) => 30 + (x - x0) / (x1 - x0) * 280, Y = (y) => 130 - Math.min(y, top) / top * 115;
-  el("line", { x1: 30, y1: 130, x2: 310, y2: 130, class: "axis" }, svg);
-  el("line", { x1: 30, y1: 10, x2: 30, y2: 130, class: "axis" }, svg);
-  for (const sr of series) {
-    if (sr.points.length) el("polyline", { points: sr.points.map((p) => `${X(p[0])},${Y(p[1])}`).join(" "), class: sr.cls, "data-series": sr.name }, svg);
-  }
-  el("text", { x: 32, y: 12, class: "axis-label" }, svg, fmt(top));
-  el("text", { x: 310, y: 144, "text-anchor": "end", class: "axis-label" }, svg, `step ${x1}`);
+  series.forEach((sr, n) => {
+    lines[n].setAttribute("points", sr.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(" "));
+  });
+  topLabel.textContent = fmt(top);
+  stepLabel.textContent = `step ${x1}`;
 }
 
 function drawCurves(s) {
