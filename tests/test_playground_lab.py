@@ -189,14 +189,17 @@ def test_heatmaps_are_the_networks_outputs(client):
     assert np.corrcoef(decoded(two), np.clip(out[:, 0] - out[:, 1], -1, 1))[0, 1] > 0.99
 
 
-def test_python_code_replays_the_pages_run(client):
+@pytest.mark.parametrize(
+    "units", [[("batch", 25), ("epoch", 1)], [("sample", 3), ("batch", 7), ("sample", 2), ("epoch", 1), ("sample", 1)]]
+)
+def test_python_code_replays_the_pages_run(client, units):
     with connect(client) as ws:
         ws.receive_json()
         setup = {"data": "spiral", "noise": 10, "layers": [6, 5], "activations": ["relu", "tanh"], "dropout": 0.1,
                  "optimizer": "adam", "learning_rate": 0.02, "batch_size": 16, "l2": 0.001, "seed": 9}  # fmt: skip
         ask(ws, type="setup", mode="lab", init="he_normal", **setup)
-        ask(ws, type="step", unit="batch", count=25)
-        state = ask(ws, type="step", unit="epoch")
+        for unit, count in units:
+            state = ask(ws, type="step", unit=unit, count=count)
         code = ask(ws, type="code")
     scope: dict = {}
     exec(compile(code["python"], "<playground code>", "exec"), scope)

@@ -160,6 +160,7 @@ class LabSession(NetworkSession):
         )  # fmt: skip
         self.dense = [i for i, layer in enumerate(self.net.layers) if "W" in layer.param_names]
         self.sample_cursor, self.last, self.notice, self._grads = 0, None, None, []
+        self.sample_runs = []
         self.norms: list[list[float]] = [[] for _ in self.dense]
         pick = np.random.default_rng([settings.seed, 1])
         self.eval_train = _sample_rows(len(self.X), pick)

@@ -1,9 +1,9 @@
 """The lab's set-up as Python code, and as a ``bprop train`` command when the command line can say it.
 
 The code builds the data, the network and the trainer with the same calls, seeds and order as
-:class:`~bprop.playground.lab.LabSession`, then takes the page's number of updates: run after batch or
-epoch steps it reaches the page's weights (to rounding: the page's trainer hands each gradient to a hook,
-which makes plain SGD update after the products rather than inside them).
+:class:`~bprop.playground.lab.LabSession`, then takes the page's updates, its one-example steps where the
+page took them. It reaches the page's weights to rounding: the page's trainer hands each gradient to a
+hook, which makes plain SGD update after the products rather than inside them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,25 @@ def _data_lines(session) -> list[str]:
     if s.data == "digits":
         return ["from bprop.tables.datasets import load_digits", "", "table = load_digits(as_frame=True)"], "'label'"
     return ["from bprop.tables import read_csv", "", f"table = read_csv({session.upload_name!r})  # your file"], "None"
+
+
+def _updates_lines(steps: int, sample_runs: list[list[int]]) -> list[str]:
+    """The page's updates: the trainer's own batches, and its one-example steps where they fell."""
+    if not steps:
+        return ["# trainer.step(100)  # take updates"]
+    if not sample_runs:
+        return [f"trainer.step({steps})  # the page's updates so far"]
+    runs = ", ".join(f"({at}, {first}, {count})" for at, first, count in sample_runs)
+    return [
+        f"sample_steps = [{runs}]  # (after update, first row, rows): the page's one-example steps",
+        "for at, first, count in sample_steps:",
+        "    if at > trainer.state.steps:",
+        "        trainer.step(at - trainer.state.steps)",
+        "    for i in range(first, first + count):",
+        "        trainer.step_on(prepared.X_train[[i]], prepared.Y_train[[i]])",
+        f"if trainer.state.steps < {steps}:",
+        f"    trainer.step({steps} - trainer.state.steps)  # the page's updates so far",
+    ]
 
 
 def python_code(session) -> str:
@@ -60,7 +79,7 @@ def python_code(session) -> str:
         f"                  learning_rate={s.learning_rate!r}, batch_size={session.batch_size}, l2={s.l2!r}, "
         f"seed={s.seed}, epochs=10**9,",
         f"                  {validation}verbose=0)",
-        f"trainer.step({steps})  # the page's updates so far" if steps else "# trainer.step(100)  # take updates",
+        *_updates_lines(steps, session.sample_runs),
         f"print('held-out loss', net.loss(prepared.X_val, prepared.Y_val, {session.loss_name!r}))"
         if len(session.X_test) else "",
     ]).rstrip() + "\n"  # fmt: skip

@@ -74,6 +74,7 @@ class NetworkSession:
             seed=seed, l2=l2, verbose=0, metric=None, gradient_hook=self._keep_gradients, divergence_warning=False,
         )  # fmt: skip
         self.sample_cursor = 0
+        self.sample_runs: list[list[int]] = []  # [after update, first row, rows]: see _one
         self.curve: list[list[float]] = [[0, self.loss()]]
         self.last: dict[str, Any] | None = None
         self.notice: str | None = None
@@ -93,6 +94,12 @@ class NetworkSession:
         if unit == "sample":
             i = self.sample_cursor % self.X.shape[0]
             self.sample_cursor += 1
+            # Where one-example updates fell among the trainer's own, so that generated code can replay them.
+            at, runs = self.trainer.state.steps, self.sample_runs
+            if runs and runs[-1][0] + runs[-1][2] == at and runs[-1][1] + runs[-1][2] == i:
+                runs[-1][2] += 1
+            else:
+                runs.append([at, i, 1])
             self.trainer.step_on(self.X[[i]], self.Y[[i]])
             return np.array([i])
         if unit == "batch":
