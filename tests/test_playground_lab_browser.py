@@ -218,3 +218,35 @@ def test_a_regression_set_shows_the_fitted_surface(browser, address):  # noqa: F
     assert spread > 50
     tab.close()
     assert problems == []
+
+
+def test_a_clicked_neuron_and_weight_under_dropout_show_the_masks(browser, address, shots):  # noqa: F811
+    tab = browser.new_page(viewport={"width": 1400, "height": 1100})
+    problems = []
+    tab.on("pageerror", lambda error: problems.append(str(error)))
+    tab.goto(f"{address}#mode=lab&data=circle&layers=3&activations=tanh&dropout=0.3&seed=2")
+    tab.wait_for_selector("#lab-network .lab-unit[data-layer='2'][data-map]")
+    tab.click("#lab-network .lab-unit[data-layer='1'][data-unit='2']")
+    expect(tab.locator("#inspect .pass-note")).to_have_text(re.compile("evaluation mode"))
+    assert tab.locator("#unit-samples td[data-field='mask']").count() == 0  # no mask before an update
+    tab.click("#step-batch")
+    expect(tab.locator("#status")).to_have_text(re.compile("steps: 1 "))
+    tab.click("#lab-network .lab-unit[data-layer='1'][data-unit='2']")
+    expect(tab.locator("#unit-samples td[data-field='mask']")).to_have_count(10)
+    assert "Dropout 0.3" in shown(tab, "#inspect .dropout-note")
+
+    def numbers(field: str) -> np.ndarray:
+        return np.array([float(t) for t in tab.locator(f"#unit-samples td[data-field='{field}']").all_text_contents()])
+
+    mask, out, passed = numbers("mask"), numbers("out"), numbers("out_after_dropout")
+    assert set(mask.round(9)) <= {0.0, round(1 / 0.7, 9)}
+    np.testing.assert_allclose(passed, out * mask, rtol=0, atol=5e-9)
+    tab.locator("#inspect").screenshot(path=shots / "lab-dropout-neuron.png")
+    tab.click("#lab-network line[data-layer='2'][data-from='2'][data-to='1']", force=True)
+    tab.wait_for_selector("#inspect td[data-field='applied']")
+    assert "mask" in shown(tab, "#inspect table td")
+    tab.locator("#inspect").screenshot(path=shots / "lab-dropout-weight.png")
+    tab.click("#lab-check")
+    expect(tab.locator("#inspect .hint")).to_have_text(re.compile("Checked with dropout off"))
+    tab.close()
+    assert problems == []

@@ -19,7 +19,6 @@ import numpy as np
 from ..insight.explain import json_safe
 from ..insight.findings import findings
 from ..insight.gradcheck import check_entry
-from ..insight.recording import Trace
 from ..nn.dropout import Dropout
 from ..nn.layers import Dense
 from ..nn.network import Sequential
@@ -27,7 +26,7 @@ from ..nn.optimizers import get_optimizer
 from ..tables.data import prepare
 from ..training.trainer import Trainer
 from .datasets import CLASSIFICATION_SETS, EXTENT, TWO_D_SETS, two_d_table
-from .inspect import layer_output
+from .inspect import dense_indices, layer_output
 from .lab_views import confusion, grid_for, heatmaps, misclassified_images, points_view
 from .session import NetworkSession, RecordingSource
 
@@ -158,7 +157,7 @@ class LabSession(NetworkSession):
             validation_data=(self.X_test, self.Y_test) if len(self.X_test) else None,
             diagnostics=True, gradient_hook=self._keep_gradients, divergence_warning=False,
         )  # fmt: skip
-        self.dense = [i for i, layer in enumerate(self.net.layers) if "W" in layer.param_names]
+        self.dense = dense_indices(self.net)
         self.sample_cursor, self.last, self.notice, self._grads = 0, None, None, []
         self.sample_runs = []
         self.norms: list[list[float]] = [[] for _ in self.dense]
@@ -210,33 +209,12 @@ class LabSession(NetworkSession):
         self._point()
         return done
 
-    def _check_inspectable(self) -> None:
-        if len(self.dense) != len(self.net.layers):
-            raise ValueError("clicking a neuron or weight needs a network without dropout; set dropout to 0")
-
-    def inspect_unit(self, layer: int, unit: int) -> dict[str, Any]:
-        self._check_inspectable()
-        return super().inspect_unit(layer, unit)
-
-    def inspect_weight(self, layer: int, source: int, target: int) -> dict[str, Any]:
-        self._check_inspectable()
-        return super().inspect_weight(layer, source, target)
-
-    def inspect_bias(self, layer: int, unit: int) -> dict[str, Any]:
-        self._check_inspectable()
-        return super().inspect_bias(layer, unit)
-
     def _pass(self) -> dict[str, Any]:
-        """The last update's record; before any, a recorded pass on the next batch without an update."""
+        """The last update's record (with dropout: the masks that update drew); before any, a recorded pass
+        on the first batch without an update, in evaluation mode (no dropout mask)."""
         if self.last is not None:
             return self.last
-        rows = np.arange(min(self.batch_size, len(self.X)))
-        with Trace(self.net) as trace, np.errstate(all="ignore"):
-            _, grads = self.net.loss_and_gradients(self.X[rows], self.Y[rows], self.loss_name)
-        params = [p.copy() for p in self.net.parameters()]
-        return {"unit": "preview", "rows": rows, "trace": dict(trace.values),
-                "grads": [None if g is None else g.copy() for g in grads], "before": params, "after": params,
-                "optimizer": None}  # fmt: skip
+        return self._preview(np.arange(min(self.batch_size, len(self.X))), self.loss_name)
 
     def check_weight(self, layer: int, target: int, source: int | None = None) -> dict[str, Any]:
         """∂L/∂w of the clicked weight (``source`` None: the bias) by the backward pass and by central
@@ -259,13 +237,6 @@ class LabSession(NetworkSession):
         result = check_entry(self.net, self.X[rows], self.Y[rows], self.loss_name, parameter, index)
         return json_safe({"type": "check", "name": name, "layer": layer, "to": target, "from": source,
                           "rows": len(rows), "loss_name": self.loss_name, **result})[0]  # fmt: skip
-
-    def _check_unit(self, layer: int, unit: int) -> None:
-        if not 1 <= layer <= len(self.dense):
-            raise ValueError(f"'layer' must be 1 to {len(self.dense)} (the layers with weights), got {layer}")
-        width = self.net.layers[self.dense[layer - 1]].W.shape[1]
-        if not 1 <= unit <= width:
-            raise ValueError(f"layer {layer} has units 1 to {width}, got {unit}")
 
     # -- what the page draws ----------------------------------------------------------------------------
     def _summary(self) -> dict[str, Any] | None:

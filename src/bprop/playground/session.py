@@ -3,8 +3,10 @@
 Every number the page shows comes from here, and here from the engine: each step is a real
 ``Trainer`` update recorded by :class:`~bprop.insight.recording.Trace` and a gradient hook (which sees the
 gradients before L2 and the update), so a clicked neuron or weight shows what that update computed and
-applied. In the article mode the step is also explained by :func:`~bprop.insight.explain.explain_step`,
-whose numbers are those of ``bprop explain``.
+applied. The record is taken in that hook, between the update's backward pass and anything else that runs
+the network (an epoch's validation pass), with the masks the update's Dropout layers applied. In the
+article mode the step is also explained by :func:`~bprop.insight.explain.explain_step`, whose numbers are
+those of ``bprop explain``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import numpy as np
 
 from ..insight.explain import ARTICLE_SPEC, explain_step, json_safe, network_from_spec
 from ..insight.recording import Trace
+from ..nn.losses import get_loss
 from ..nn.network import Sequential, mlp
 from ..nn.optimizers import get_optimizer
 from ..training.sources import ArraySource
 from ..training.trainer import Trainer
-from .inspect import bias_numbers, step_summary, unit_numbers, weight_numbers
+from .inspect import bias_numbers, dense_indices, dropout_masks, dropouts, step_summary, unit_numbers, weight_numbers
 
 #: Steps (units of the chosen kind) one request may ask for.
 MAX_COUNT = 10_000
@@ -59,6 +62,10 @@ class NetworkSession:
         shuffling.
     """
 
+    #: While an update is recorded: its Trace; the hook then keeps ``(trace values, dropout masks)`` in _hooked.
+    _tracing: Trace | None = None
+    _hooked: tuple[dict, dict] | None = None
+
     def __init__(self, mode: str = "article", *, optimizer: str = "sgd", learning_rate: float | None = None,
                  l2: float = 0.0, batch_size: int | None = None, seed: int = 0) -> None:  # fmt: skip
         self.mode, self.seed, self.l2 = mode, seed, l2
@@ -83,6 +90,10 @@ class NetworkSession:
     # -- stepping -------------------------------------------------------------------------------------
     def _keep_gradients(self, grads: list) -> None:
         self._grads = [None if g is None else g.copy() for g in grads]
+        if self._tracing is not None:
+            # Taken now: an epoch's validation pass after the update would overwrite the forward values
+            # (and, in evaluation mode, clear the Dropout layers' masks).
+            self._hooked = dict(self._tracing.values), dropout_masks(self.net)
 
     def loss(self) -> float:
         """E on every example (the batch mean, bprop's half_sse)."""
@@ -143,14 +154,23 @@ class NetworkSession:
         before = [p.copy() for p in self.net.parameters()]
         article = self.mode == "article" and self.optimizer_name == "sgd" and not self.l2
         copy = self.net.astype(np.float64) if article else None
+        self._hooked = None
         with Trace(self.net) as trace:
-            rows = self._one("batch" if unit == "epoch" else unit)
+            self._tracing = trace
+            try:
+                rows = self._one("batch" if unit == "epoch" else unit)
+            finally:
+                self._tracing = None
         if self.trainer.state.finished and self.trainer.state.history.stop_reason == "diverged":
             return
+        values, masks = self._hooked or (dict(trace.values), {})
         self.last = {
             "unit": unit,
             "rows": rows,
-            "trace": dict(trace.values),
+            "trace": values,
+            "dense": dense_indices(self.net),
+            "dropout": dropouts(self.net, masks),
+            "training": True,
             "grads": self._grads,
             "before": before,
             "after": [p.copy() for p in self.net.parameters()],
@@ -206,11 +226,18 @@ class NetworkSession:
         """The last update's record; before any, a recorded pass on the next sample without an update."""
         if self.last is not None:
             return self.last
-        i = self.sample_cursor % self.X.shape[0]
-        with Trace(self.net) as trace, np.errstate(over="ignore", invalid="ignore"):
-            _, grads = self.net.loss_and_gradients(self.X[[i]], self.Y[[i]], "half_sse")
+        return self._preview(np.array([self.sample_cursor % self.X.shape[0]]), "half_sse")
+
+    def _preview(self, rows: np.ndarray, loss: str) -> dict[str, Any]:
+        """A record of a forward and backward pass on ``rows`` without an update, in evaluation mode: no
+        dropout mask (a training pass would draw one from the Dropout layers' streams and so change the run)."""
+        X = self.net.check_X(self.X[rows])
+        Y = self.net.check_Y(self.Y[rows], X.shape[0])
+        with Trace(self.net) as trace, np.errstate(all="ignore"):
+            _, grads = self.net.loss_and_gradients_unchecked(X, Y, get_loss(loss), training=False)
         params = [p.copy() for p in self.net.parameters()]
-        return {"unit": "preview", "rows": np.array([i]), "trace": dict(trace.values),
+        return {"unit": "preview", "rows": rows, "trace": dict(trace.values), "dense": dense_indices(self.net),
+                "dropout": dropouts(self.net, {}), "training": False,
                 "grads": [None if g is None else g.copy() for g in grads], "before": params, "after": params,
                 "optimizer": None}  # fmt: skip
 
@@ -220,7 +247,7 @@ class NetworkSession:
 
     def inspect_weight(self, layer: int, source: int, target: int) -> dict[str, Any]:
         self._check_unit(layer, target)
-        fan_in = self.net.layers[layer - 1].W.shape[0]
+        fan_in = self._dense(layer).W.shape[0]
         if not 1 <= source <= fan_in:
             raise ValueError(f"'from' must be a unit of the layer below layer {layer}: 1 to {fan_in}, got {source}")
         record = self._pass()
@@ -239,11 +266,15 @@ class NetworkSession:
             settings.update(beta_1=optimizer.beta_1, beta_2=optimizer.beta_2, epsilon=optimizer.epsilon)
         return settings
 
+    def _dense(self, layer: int):
+        """The protocol's layer ``layer`` (1-based, counting the layers with weights only)."""
+        return self.net.layers[dense_indices(self.net)[layer - 1]]
+
     def _check_unit(self, layer: int, unit: int) -> None:
-        n_layers = len(self.net.layers)
+        n_layers = len(dense_indices(self.net))
         if not 1 <= layer <= n_layers:
             raise ValueError(f"'layer' must be 1 to {n_layers} (the layers with weights), got {layer}")
-        width = self.net.layers[layer - 1].W.shape[1]
+        width = self._dense(layer).W.shape[1]
         if not 1 <= unit <= width:
             raise ValueError(f"layer {layer} has units 1 to {width}, got {unit}")
 

@@ -218,6 +218,7 @@ function showCheck(msg) {
   t.id = "lab-check-table";
   box.appendChild(t);
   if (msg.kinked) box.appendChild(paragraph("A step crossed a ReLU kink: the difference quotient is no derivative here.", "hint"));
+  if (state && state.settings.dropout > 0) box.appendChild(paragraph("Checked with dropout off (a random mask has no finite difference): not the update's gradient above, which had its masks.", "hint"));
 }
 
 // -- drawing -----------------------------------------------------------------------------------------

@@ -312,8 +312,14 @@ function showUnit(msg) {
   const box = $("inspect");
   const n = msg.samples.length;
   box.replaceChildren(heading(`Neuron ${msg.name} (${msg.activation})`), paragraph(msg.rule, "rule"));
-  box.appendChild(paragraph(n > 1 ? `The last update's batch: ${n} examples, then their mean.` : `The last update's example (${msg.step}).`));
-  const head = ["example", "net", "out", "∂E/∂out", "∂out/∂net", "δ"];
+  const examples = n > 1 ? `${n} examples, then their mean` : "one example";
+  if (msg.pass === "evaluation") box.appendChild(paragraph(`No update yet: a pass on ${examples}, in evaluation mode (dropout off).`, "pass-note"));
+  else box.appendChild(paragraph(n > 1 ? `The last update's batch: ${examples}.` : `The last update's example (${msg.step}).`));
+  const drop = msg.dropout;
+  const masked = Boolean(drop && drop.applied);
+  if (masked) box.appendChild(paragraph(`Dropout ${fmt(drop.rate)}: this update's mask is 0 (dropped) or ${fmt(drop.scale)} = 1/(1 − ${fmt(drop.rate)}); the next layer received out · mask, and ∂E/∂out = mask · ∂E/∂(out · mask).`, "dropout-note"));
+  const head = ["example", "net", "out", ...(masked ? ["mask", "out · mask"] : []), "∂E/∂out", "∂out/∂net", "δ"];
+  const keys = ["net", "out", ...(masked ? ["mask", "out_after_dropout"] : []), "dE_dout", "dout_dnet", "delta"];
   const t = document.createElement("table");
   t.id = "unit-samples";
   const hr = t.insertRow();
@@ -321,7 +327,7 @@ function showUnit(msg) {
   for (const sample of msg.samples) {
     const tr = t.insertRow();
     tr.insertCell().textContent = String(sample.example);
-    for (const key of ["net", "out", "dE_dout", "dout_dnet", "delta"]) {
+    for (const key of keys) {
       const td = tr.insertCell();
       td.textContent = fmt(sample[key]);
       td.dataset.field = key;
@@ -335,12 +341,15 @@ function showWeight(msg) {
   const box = $("inspect");
   const title = msg.from_name ? `Weight ${msg.name}: ${msg.from_name} → ${msg.to_name}` : `Bias of ${msg.to_name}`;
   box.replaceChildren(heading(title), paragraph(msg.rule, "rule"));
-  const rows = msg.samples.map((s) => [`example ${s.example}: δ · a = ${fmt(s.delta)} · ${fmt(s.a)}`, s.product, `product-${s.example}`]);
+  const masked = Boolean(msg.dropout && msg.dropout.applied);
+  const a = (s) => (masked ? `${fmt(s.a)} (out ${fmt(s.out)} · mask ${fmt(s.mask)})` : fmt(s.a));
+  const rows = msg.samples.map((s) => [`example ${s.example}: δ · a = ${fmt(s.delta)} · ${a(s)}`, s.product, `product-${s.example}`]);
   rows.push([msg.samples.length > 1 ? "∂E/∂w (the batch's mean)" : "∂E/∂w", msg.frozen ? "held fixed" : msg.gradient, "gradient"]);
   box.appendChild(table(rows));
   const u = msg.update;
   if (!u) {
-    box.appendChild(paragraph("No update yet: take a step to see it applied."));
+    const how = msg.pass === "evaluation" ? " (these numbers: a pass in evaluation mode, dropout off)" : "";
+    box.appendChild(paragraph(`No update yet${how}: take a step to see it applied.`, "pass-note"));
     return;
   }
   const up = [["before", u.before, "before"]];
