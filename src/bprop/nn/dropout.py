@@ -24,6 +24,13 @@ class Dropout(Layer):
         self.dtype = check_dtype(dtype)
         self._mask: np.ndarray | None = None
 
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The factors (0 or 1/(1 − rate)) the last forward pass multiplied its input by, which backward
+        multiplies ∂L/∂y by; None when that pass applied none (inference, or rate 0). Overwritten by the
+        next forward pass: copy it to keep it."""
+        return self._mask
+
     def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
         if not training or self.rate == 0:
             self._mask = None

@@ -35,14 +35,14 @@ def dropout_masks(net) -> dict[int, np.ndarray]:
     """``{position in net.layers: mask}`` of each :class:`Dropout` whose last forward pass applied one.
 
     The mask (0 or 1/(1 − rate) per value) is the array the layer multiplied its input by and will
-    multiply ∂L/∂y by; Dropout records nothing through :class:`Trace`, so it is read from the layer and
-    must be read before anything else runs the network (the session does it in the trainer's gradient
-    hook, between the update's backward pass and its end-of-epoch validation).
+    multiply ∂L/∂y by (:attr:`Dropout.mask`), and must be read before anything else runs the network
+    (the session does it in the trainer's gradient hook, between the update's backward pass and its
+    end-of-epoch validation).
     """
     masks = {}
     for i, layer in enumerate(net.layers):
-        if isinstance(layer, Dropout) and layer._mask is not None:
-            masks[i] = layer._mask.copy()
+        if isinstance(layer, Dropout) and layer.mask is not None:
+            masks[i] = layer.mask.copy()
     return masks
 
 
