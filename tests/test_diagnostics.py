@@ -87,6 +87,27 @@ def test_plain_sgd_gradient_is_read_off_the_step_when_dw_holds_none():
     )
 
 
+def test_momentum_gradient_is_read_off_the_velocities_when_dw_holds_none():
+    # SGD with momentum forms v <- mu*v + g inside the products: g is v - mu*v_before. Steps 1, 2 and 4 of
+    # the first epoch are sampled; the norms are compared with the gradients of an ordinary-path replay.
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+    net = bprop.mlp([3, 4, 2], activation="tanh", output_activation="identity", seed=1, dtype=np.float64)
+    replay, sgd = net.copy(), bprop.SGD(0.05, momentum=0.9)
+    norms = []
+    for step in range(4):
+        rows = slice(8 * step, 8 * step + 8)
+        _, grads = replay.loss_and_gradients(X[rows], Y[rows], "half_sse")
+        norms.append([np.linalg.norm(grads[0]), np.linalg.norm(grads[2])])
+        sgd.step(replay.parameters(), grads)
+    expected = np.mean([norms[0], norms[1], norms[3]], axis=0)
+    callbacks = [ForgetGradients(), Diagnostics()]
+    optimizer = bprop.SGD(0.05, momentum=0.9)
+    history = bprop.fit(net, X, Y, optimizer=optimizer, epochs=1, batch_size=8, shuffle=False, callbacks=callbacks)
+    assert history.diagnostics[0]["sampled_batches"] == 3
+    np.testing.assert_allclose(history.diagnostics[0]["grad_norm"], expected, rtol=1e-9)
+
+
 def test_dead_units_are_those_never_active_in_the_epoch():
     # Unit 1 is alive only for the last example, unit 2 never: sampling batches would miss unit 1.
     X = np.zeros((40, 1))

@@ -92,16 +92,85 @@ def test_fused_step_with_sample_weights_and_frozen_parameters(blas_mode, rng):
     assert np.array_equal(net.layers[2].b, frozen[1])
 
 
-def test_optimizers_that_cannot_fuse_take_the_ordinary_path(rng):
+@pytest.mark.parametrize(
+    "make_optimizer", [lambda: bprop.SGD(0.1, momentum=0.9, nesterov=True), lambda: bprop.Adam(0.01)]
+)
+def test_optimizers_that_cannot_fuse_take_the_ordinary_path(make_optimizer):
     net, X, Y, loss = make(CASES[1], 4, np.float64, seed=1)
     twin = net.copy()
-    momentum, reference = bprop.SGD(0.1, momentum=0.9), bprop.SGD(0.1, momentum=0.9)
-    assert momentum.fused_rate() is None
+    optimizer, reference = make_optimizer(), make_optimizer()
+    assert optimizer.fused_rate() is None and optimizer.fused_momentum() is None
     for _ in range(3):
-        net.train_step(X, Y, loss, momentum)
+        net.train_step(X, Y, loss, optimizer)
         _, grads = twin.loss_and_gradients_unchecked(X, Y, loss)
         reference.step(twin.parameters(), grads)
     assert all(np.array_equal(a, b) for a, b in zip(net.parameters(), twin.parameters()))
+
+
+def momentum_reference(net, optimizer, X, Y, loss, sample_weight=None):
+    """Parameters and velocities after one heavy-ball step from the net's and optimiser's current state,
+    in float64 from the engine's gradients: v ← μ·v + g, p ← p − η·v."""
+    rate, mu = optimizer.fused_momentum()
+    probe = net.copy()
+    _, grads = probe.loss_and_gradients_unchecked(X, Y, loss, sample_weight)
+    params, velocities = [], []
+    for i, (p, g) in enumerate(zip(probe.parameters(), grads)):
+        if g is None:
+            params.append(p.astype(np.float64))
+            velocities.append(None)
+            continue
+        v = mu * optimizer.velocity(i, p).astype(np.float64) + g.astype(np.float64)
+        params.append(p.astype(np.float64) - rate * v)
+        velocities.append(v)
+    return params, velocities
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] + "-" + c[2] for c in CASES])
+@pytest.mark.parametrize("batch", [1, 2, 17])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_momentum_matches_the_reference_update_step_by_step(case, batch, dtype, blas_mode):
+    net, X, Y, loss = make(case, batch, dtype, seed=batch)
+    sgd = bprop.SGD(0.1, momentum=0.9)
+    assert sgd.fused_rate() is None and sgd.fused_momentum() == (0.1, 0.9)
+    for step in range(1, 4):
+        expected, velocities = momentum_reference(net, sgd, X, Y, loss)
+        net.train_step(X, Y, loss, sgd)
+        assert sgd.iterations == step
+        assert_close(net.parameters(), expected, dtype)
+        got = [sgd.velocity(i, p) for i, p in enumerate(net.parameters())]
+        assert_close(got, velocities, dtype)
+
+
+def test_fused_momentum_with_sample_weights_and_frozen_parameters(blas_mode, rng):
+    net, X, Y, loss = make(CASES[0], 6, np.float64, seed=5)
+    net.layers[0].freeze("W")
+    net.layers[2].freeze("b")
+    frozen = net.layers[0].W.copy(), net.layers[2].b.copy()
+    w = rng.uniform(0.1, 2.0, size=6)
+    sgd = bprop.SGD(0.2, momentum=0.5)
+    for _ in range(2):
+        expected, _ = momentum_reference(net, sgd, X, Y, loss, w)
+        net.train_step(X, Y, loss, sgd, w)
+        assert_close(net.parameters(), expected, np.float64)
+    assert np.array_equal(net.layers[0].W, frozen[0])
+    assert np.array_equal(net.layers[2].b, frozen[1])
+    assert 0 not in sgd.state and 5 not in sgd.state  # no velocity for the frozen W1 and b3
+
+
+def test_fused_and_ordinary_momentum_share_the_velocities(rng):
+    # The fused path writes the optimiser's own velocity buffers, so the ordinary step may take over
+    # mid-run (a checkpoint, a gradient hook added) and continue the same trajectory.
+    net, X, Y, loss = make(CASES[0], 8, np.float64, seed=2)
+    twin = net.copy()
+    fused, ordinary = bprop.SGD(0.05, momentum=0.9), bprop.SGD(0.05, momentum=0.9)
+    for step in range(4):
+        net.train_step(X, Y, loss, fused) if step % 2 == 0 else fused.step(
+            net.parameters(), net.loss_and_gradients(X, Y, loss)[1]
+        )
+        ordinary.step(twin.parameters(), twin.loss_and_gradients(X, Y, loss)[1])
+    for a, b in zip(net.parameters(), twin.parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert fused.state_dict()["state"].keys() == ordinary.state_dict()["state"].keys()
 
 
 def test_fused_step_reproduces_the_worked_example(worked_example):

@@ -1,11 +1,14 @@
 """BLAS calls for a Dense layer's step: fused gradient-descent updates and the affine forward product.
 
-Fused updates ``p ← p − η·g`` where ``g`` is the product that defines the gradient:
+Fused updates ``p ← p − η·g`` (and heavy-ball momentum) where ``g`` is the product that defines the
+gradient:
 
 Plain SGD on a Dense layer computes ``dW = xᵀ·δ`` and then ``W −= η·dW``: three passes over a
 (fan_in, fan_out) array per step. BLAS ``gemm`` computes ``C ← α·A·B + β·C``, so with α = −η and β = 1 it
 updates ``W`` in the pass that forms the product; ``ger`` does the same for a batch of one (where NumPy's
 ``matmul`` takes a slow non-BLAS loop), ``gemv`` for the bias and ``axpy`` for a plain ``p −= η·g``.
+Momentum ``v ← μ·v + g, p ← p − η·v`` takes β = μ into the velocity, then one ``axpy``: no gradient array
+is written or read.
 
 The routines are called through ctypes in the very OpenBLAS that NumPy loaded, never in a second BLAS
 (SciPy ships its own OpenBLAS): two OpenBLAS thread pools alternating on few cores spin against each
@@ -76,6 +79,7 @@ def _load_routines() -> tuple[dict, object]:
             "axpy": [N, F, P, N, P, N],
             "copy": [N, P, N, P, N],
             "dot": [N, P, N, P, N],
+            "scal": [N, F, P, N],
         }
         for name, argtypes in signatures.items():
             fn = getattr(lib, f"{prefix}{char}{name}{suffix}")
@@ -248,6 +252,79 @@ def bind_descend_sum(b: np.ndarray, delta: np.ndarray, rate: float, scratch: np.
         np.subtract(b, scratch, out=b)
 
     return descend_numpy
+
+
+def bind_momentum_outer(
+    V: np.ndarray, W: np.ndarray, x: np.ndarray, delta: np.ndarray, mu: float, rate: float, scratch: np.ndarray
+) -> Callable[[], None]:
+    """A call applying heavy-ball momentum to ``W`` (k, m) with velocity ``V``: ``V ← μ·V + xᵀ·delta``,
+    then ``W ← W − rate·V``, for ``x`` (n, k), ``delta`` (n, m).
+
+    ``gemm`` with β = μ forms the velocity in the pass that forms the product (no gradient array is
+    written), and ``axpy`` applies it. ``scratch`` (k, m) is used by the NumPy fallback only.
+    """
+    (n, k), m = x.shape, delta.shape[1]
+    if _ready(V, W, x, delta):
+        if n == 1:
+            scale = _bind("scal", V.dtype, k * m, mu, _address(V), 1)
+            outer = _bind("ger", V.dtype, _ROW_MAJOR, k, m, 1.0, _address(x), 1, _address(delta), 1, _address(V), m)
+            velocity = (scale, outer)
+        else:
+            velocity = (_bind("gemm", V.dtype, _ROW_MAJOR, _TRANS, _NO_TRANS, k, m, n, 1.0, _address(x), k,
+                              _address(delta), m, mu, _address(V), m),)  # fmt: skip
+        apply = _bind("axpy", W.dtype, k * m, -rate, _address(V), 1, _address(W), 1)
+
+        def momentum_outer() -> None:
+            for call in velocity:
+                call()
+            apply()
+
+        return momentum_outer
+
+    def momentum_numpy() -> None:
+        if n == 1:
+            np.multiply(x.T, delta, out=scratch)  # matmul's outer product is a slow non-BLAS loop
+        else:
+            np.matmul(x.T, delta, out=scratch)
+        np.multiply(V, mu, out=V)
+        np.add(V, scratch, out=V)
+        np.multiply(V, rate, out=scratch)
+        np.subtract(W, scratch, out=W)
+
+    return momentum_numpy
+
+
+def bind_momentum_sum(
+    v: np.ndarray, b: np.ndarray, delta: np.ndarray, mu: float, rate: float, scratch: np.ndarray
+) -> Callable[[], None]:
+    """A call applying heavy-ball momentum to ``b`` (m,) with velocity ``v``: ``v ← μ·v + Σ_rows delta``,
+    then ``b ← b − rate·v``, for ``delta`` (n, m); ``scratch`` (m,) serves the NumPy fallback only."""
+    n, m = delta.shape
+    if _ready(v, b, delta):
+        if n == 1:
+            velocity = (_bind("scal", v.dtype, m, mu, _address(v), 1),
+                        _bind("axpy", v.dtype, m, 1.0, _address(delta), 1, _address(v), 1))  # fmt: skip
+        else:
+            ones = _ones(n, v.dtype)  # kept alive by the module-level cache
+            velocity = (_bind("gemv", v.dtype, _ROW_MAJOR, _TRANS, n, m, 1.0, _address(delta), m, _address(ones), 1,
+                              mu, _address(v), 1),)  # fmt: skip
+        apply = _bind("axpy", b.dtype, m, -rate, _address(v), 1, _address(b), 1)
+
+        def momentum_sum() -> None:
+            for call in velocity:
+                call()
+            apply()
+
+        return momentum_sum
+
+    def momentum_numpy() -> None:
+        np.sum(delta, axis=0, out=scratch)
+        np.multiply(v, mu, out=v)
+        np.add(v, scratch, out=v)
+        np.multiply(v, rate, out=scratch)
+        np.subtract(b, scratch, out=b)
+
+    return momentum_numpy
 
 
 def descend_axpy(p: np.ndarray, g: np.ndarray, rate: float) -> bool:

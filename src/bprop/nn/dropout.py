@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_dtype, check_fraction
-from .layers import Layer
+from .layers import Layer, Momentum
 
 
 class Dropout(Layer):
@@ -42,7 +42,12 @@ class Dropout(Layer):
         return x * mask
 
     def backward(
-        self, dL_dy: np.ndarray, *, need_input_grad: bool = True, descend: float | None = None
+        self,
+        dL_dy: np.ndarray,
+        *,
+        need_input_grad: bool = True,
+        descend: float | None = None,
+        momentum: Momentum | None = None,
     ) -> np.ndarray | None:
         if not need_input_grad:
             return None

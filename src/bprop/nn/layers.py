@@ -7,10 +7,19 @@ overwritten by every backward pass; copy them if you need to keep them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
-from ._blas import BoundCalls, bind_affine, bind_descend_outer, bind_descend_sum, bind_input_gradient
+from ._blas import (
+    BoundCalls,
+    bind_affine,
+    bind_descend_outer,
+    bind_descend_sum,
+    bind_input_gradient,
+    bind_momentum_outer,
+    bind_momentum_sum,
+)
 from .activations import Activation, get_activation
 from .checks import check_dtype, check_positive_int
 from .init import default_initializer, initialize
@@ -18,14 +27,24 @@ from .init import default_initializer, initialize
 Recorder = Callable[[str, np.ndarray], None]
 
 
+class Momentum(NamedTuple):
+    """Heavy-ball momentum for a fused step (see :meth:`bprop.Sequential.train_step`): ``v ← μ·v + g``,
+    then ``p ← p − η·v``. ``velocity`` is parallel to the layer's ``parameters()`` (None for a frozen one):
+    the optimiser's own buffers, updated in place."""
+
+    mu: float
+    velocity: tuple[np.ndarray | None, ...]
+
+
 class Layer:
     """The contract every layer keeps; the network, the trainer, explain, diagnostics, plots and model
     files rely on it and on nothing else.
 
     - ``forward(x, *, training=False)`` → output; ``backward(dL_dy, *, need_input_grad=True,
-      descend=None)`` → dL/dx (or None), filling the gradient buffers. A layer whose ``fuses_descent`` is
-      true applies ``p ← p − η·g`` itself inside its gradient products when given ``descend=η``; a layer
-      without parameters ignores ``descend``.
+      descend=None, momentum=None)`` → dL/dx (or None), filling the gradient buffers. A layer whose
+      ``fuses_descent`` is true applies ``p ← p − η·g`` itself inside its gradient products when given
+      ``descend=η``, and heavy-ball momentum when also given ``momentum`` (a :class:`Momentum`); a layer
+      without parameters ignores both.
     - ``param_names``, ``parameters()``, ``gradients()``: parallel lists (a gradient is None when its
       parameter is frozen); a layer with no parameters has empty ones.
     - ``n_inputs`` / ``n_outputs``: widths, or None for a layer that keeps its input's width.
@@ -55,7 +74,12 @@ class Layer:
         raise NotImplementedError
 
     def backward(
-        self, dL_dy: np.ndarray, *, need_input_grad: bool = True, descend: float | None = None
+        self,
+        dL_dy: np.ndarray,
+        *,
+        need_input_grad: bool = True,
+        descend: float | None = None,
+        momentum: Momentum | None = None,
     ) -> np.ndarray | None:
         raise NotImplementedError
 
@@ -248,13 +272,20 @@ class Dense(Layer):
         return out
 
     def backward(
-        self, dL_dy: np.ndarray, *, need_input_grad: bool = True, descend: float | None = None
+        self,
+        dL_dy: np.ndarray,
+        *,
+        need_input_grad: bool = True,
+        descend: float | None = None,
+        momentum: Momentum | None = None,
     ) -> np.ndarray | None:
         """Fill ``dW``/``db`` from dL/dy (dL/dz if forward ran with ``activate=False``); return dL/dx.
 
         With ``descend=η`` the layer applies plain gradient descent ``W −= η·dW``, ``b −= η·db`` itself,
         inside the products that form the gradients (one pass over ``W`` instead of three), and leaves
-        ``dW``/``db`` holding no gradient. dL/dx is computed with the weights from before the update.
+        ``dW``/``db`` holding no gradient; with ``momentum`` too, heavy-ball momentum: the products go
+        into the velocities (``V ← μ·V + dW``) and ``W −= η·V``. dL/dx is computed with the weights from
+        before the update.
         """
         out = self._out
         if out is None:
@@ -276,7 +307,7 @@ class Dense(Layer):
             self._record("dL_dout", dL_dy)
             self._record("dL_dz", dL_dz)
         if descend is not None:
-            return self._descend(dL_dz, need_input_grad, descend)
+            return self._descend(dL_dz, need_input_grad, descend, momentum)
         if "W" not in self.frozen:
             if self._x.shape[0] == 1:
                 self._outer_product(dL_dz)
@@ -303,28 +334,39 @@ class Dense(Layer):
         x2[0], dz2[0] = self._x[0], dL_dz[0]
         np.matmul(x2.T, dz2, out=self.dW)
 
-    def _descend(self, dL_dz: np.ndarray, need_input_grad: bool, rate: float) -> np.ndarray | None:
+    def _descend(
+        self, dL_dz: np.ndarray, need_input_grad: bool, rate: float, momentum: Momentum | None
+    ) -> np.ndarray | None:
         x = self._x
         dx = None
         if need_input_grad:
             self._dx = dx = _buffer(self._dx, x.shape, self.dtype)
         frozen = self.frozen
-        scalars = (rate, "W" in frozen, "b" in frozen)
-        for call in self._calls.get("descend", (x, dL_dz, dx), scalars, lambda: self._bind_descend(dL_dz, dx, rate)):
+        mu, velocity = momentum if momentum is not None else (None, (None, None))
+        scalars = (rate, mu, "W" in frozen, "b" in frozen)
+        arrays = (x, dL_dz, dx, *velocity)
+        for call in self._calls.get("descend", arrays, scalars, lambda: self._bind_descend(dL_dz, dx, rate, momentum)):
             call()
         if dx is not None:
             self._record("dL_dx", dx)
         return dx
 
-    def _bind_descend(self, dL_dz: np.ndarray, dx: np.ndarray | None, rate: float) -> tuple:
+    def _bind_descend(self, dL_dz: np.ndarray, dx: np.ndarray | None, rate: float, momentum: Momentum | None) -> tuple:
         """The bound calls of a fused step, in order: dL/dx first (it needs the weights the forward pass
         used), then the updates of the parameters not frozen."""
         W, b, x = self._W, self._b, self._x
         calls = [] if dx is None else [bind_input_gradient(dL_dz, W, dx)]
+        if momentum is None:
+            if "W" not in self.frozen:
+                calls.append(bind_descend_outer(W, x, dL_dz, rate, self.dW))
+            if "b" not in self.frozen:
+                calls.append(bind_descend_sum(b, dL_dz, rate, self.db))
+            return tuple(calls)
+        mu, (vW, vb) = momentum
         if "W" not in self.frozen:
-            calls.append(bind_descend_outer(W, x, dL_dz, rate, self.dW))
+            calls.append(bind_momentum_outer(vW, W, x, dL_dz, mu, rate, self.dW))
         if "b" not in self.frozen:
-            calls.append(bind_descend_sum(b, dL_dz, rate, self.db))
+            calls.append(bind_momentum_sum(vb, b, dL_dz, mu, rate, self.db))
         return tuple(calls)
 
     def astype(self, dtype) -> Dense:

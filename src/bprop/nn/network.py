@@ -13,7 +13,7 @@ from ._blas import few_threads, restore_threads
 from .checks import check_dtype, check_matrix, check_sample_weight, check_targets
 from .dropout import Dropout
 from .inference import Predictor
-from .layers import Dense, Layer
+from .layers import Dense, Layer, Momentum
 from .losses import Loss, get_loss
 
 
@@ -232,7 +232,8 @@ class Sequential:
         :meth:`loss_and_gradients_unchecked` followed by ``optimizer.step``.
         """
         rate = optimizer.fused_rate() if self.fuses_descent else None
-        if rate is None:
+        heavy = optimizer.fused_momentum() if rate is None and self.fuses_descent else None
+        if rate is None and heavy is None:
             value, grads = self.loss_and_gradients_unchecked(X, Y, loss, sample_weight, training=training)
             optimizer.step(self.parameters(), grads)
             return value
@@ -240,11 +241,31 @@ class Sequential:
         try:
             out = self.forward_unchecked(X, training=training, logits=self._loss_mode(loss))
             value, grad = loss.value_and_gradient(out, Y, sample_weight)
-            self.backward(grad, descend=rate)
+            if heavy is None:
+                self.backward(grad, descend=rate)
+            else:
+                self._backward_momentum(grad, optimizer, *heavy)
         finally:
             restore_threads(threads)
         optimizer.iterations += 1  # what optimizer.step would have counted
         return value
+
+    def _backward_momentum(self, dL_dout: np.ndarray, optimizer, rate: float, mu: float) -> None:
+        """:meth:`backward` with each layer applying heavy-ball momentum in its products, into the
+        optimiser's velocity buffers (the ones its ``step`` would use, so either path may follow the other)."""
+        grad, position = dL_dout, len(self.parameters())
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            params = layer.parameters()
+            position -= len(params)
+            momentum = None
+            if params:
+                velocity = tuple(
+                    None if g is None else optimizer.velocity(j, p)
+                    for j, (p, g) in enumerate(zip(params, layer.gradients()), start=position)
+                )
+                momentum = Momentum(mu, velocity)
+            grad = layer.backward(grad, need_input_grad=i > 0, descend=rate, momentum=momentum)
 
     # -- copies -------------------------------------------------------------------------------
     def copy(self) -> Sequential:

@@ -85,6 +85,12 @@ class Optimizer:
         the products that form ``g``: see :meth:`bprop.Sequential.train_step`), else None."""
         return None
 
+    def fused_momentum(self) -> tuple[float, float] | None:
+        """``(η, μ)`` when this optimiser's update is exactly heavy-ball momentum ``v ← μ·v + g``,
+        ``p ← p − η·v`` with its velocities kept by :meth:`velocity` (a layer may then form ``v`` inside the
+        products that form ``g``: see :meth:`bprop.Sequential.train_step`), else None."""
+        return None
+
     def state_dict(self) -> dict:
         """Everything needed to continue bit-identically: rate, step count and per-parameter buffers."""
         return {
@@ -134,6 +140,17 @@ class SGD(Optimizer):
         if self.momentum == 0 and type(self)._update is SGD._update:
             return self.learning_rate
         return None
+
+    def fused_momentum(self) -> tuple[float, float] | None:
+        """``(η, μ)`` with momentum and without Nesterov's look-ahead (whose update needs ``g`` itself), for
+        SGD and not a subclass that changes its update; else None."""
+        if self.momentum > 0 and not self.nesterov and type(self)._update is SGD._update:
+            return self.learning_rate, self.momentum
+        return None
+
+    def velocity(self, i: int, p: np.ndarray) -> np.ndarray:
+        """Parameter ``i``'s velocity buffer (zeros before its first update), updated in place by either path."""
+        return self._buffer(i, "velocity", p)
 
     def _update(self, i, p, g):
         if self.momentum == 0:

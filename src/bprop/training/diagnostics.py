@@ -63,6 +63,8 @@ class Diagnostics(Callback):
     # -- hooks ----------------------------------------------------------------------------------
     def on_train_begin(self, state: TrainingState) -> None:
         self._dense = [layer for layer in state.net.layers if "W" in layer.param_names]
+        names = state.net.parameter_names()  # W1, b1, W2, …: where each Dense layer's W sits among them
+        self._positions = [names.index(f"W{k}") for k in range(1, len(self._dense) + 1)]
         self._relu = [i for i, layer in enumerate(self._dense) if layer.activation.name == "relu"]
         self._batches_last_epoch = 0
         self._rising = 0
@@ -78,7 +80,7 @@ class Diagnostics(Callback):
         self._unseen: dict[int, np.ndarray | None] = dict.fromkeys(self._relu)
         self._stride = max(1, self._batches_last_epoch // self.samples_per_epoch)
         # The weights before step 1 of the epoch are the weights now.
-        self._before = [layer.W.copy() for layer in self._dense] if self._sampled(1) else None
+        self._before = self._snapshot(state) if self._sampled(1) else None
 
     def on_batch_end(self, state: TrainingState) -> None:
         for i in self._relu:
@@ -93,7 +95,7 @@ class Diagnostics(Callback):
             self._measure(state)
             self._before = None
         if self._sampled(state.batch + 1):
-            self._before = [layer.W.copy() for layer in self._dense]
+            self._before = self._snapshot(state)
 
     def on_epoch_end(self, state: TrainingState) -> None:
         history = state.history
@@ -127,15 +129,31 @@ class Diagnostics(Callback):
             return batch & (batch - 1) == 0  # powers of two: cheap whatever the epoch's length
         return (batch - 1) % self._stride == 0 and (batch - 1) // self._stride < self.samples_per_epoch
 
+    def _snapshot(self, state: TrainingState) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Each Dense layer's W before a sampled step, and its velocity when SGD's momentum may be formed
+        inside the gradient products (see :meth:`_measure`)."""
+        optimizer = state.optimizer
+        heavy = optimizer.fused_momentum() is not None
+        return [
+            (layer.W.copy(), optimizer.velocity(k, layer.W).copy() if heavy and "W" not in layer.frozen else None)
+            for layer, k in zip(self._dense, self._positions)
+        ]
+
     def _measure(self, state: TrainingState) -> None:
         # Plain SGD may fold the update into the gradient product and leave dW without a gradient
         # (Sequential.train_step); its update is exactly -η·g, so the gradient is read off the step.
-        rate = state.optimizer.fused_rate()
+        # Heavy-ball momentum may fold it into the velocity: v ← μ·v + g gives g = v − μ·v_before.
+        optimizer = state.optimizer
+        rate, heavy = optimizer.fused_rate(), optimizer.fused_momentum()
         self._samples += 1
-        for i, (layer, before) in enumerate(zip(self._dense, self._before)):
+        for i, (layer, (before, velocity)) in enumerate(zip(self._dense, self._before)):
             step = float(np.linalg.norm(layer.W - before))
             if "W" not in layer.frozen:
-                self._grad[i] += step / rate if rate else float(np.linalg.norm(layer.dW))
+                if velocity is not None and heavy is not None:
+                    now = optimizer.velocity(self._positions[i], layer.W)
+                    self._grad[i] += float(np.linalg.norm(now - heavy[1] * velocity))
+                else:
+                    self._grad[i] += step / rate if rate else float(np.linalg.norm(layer.dW))
                 norm = float(np.linalg.norm(before))
                 self._update[i] += step / norm if norm > 0 else math.inf
             if layer.activated and layer.activation.name in ("sigmoid", "tanh"):
