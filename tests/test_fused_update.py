@@ -282,3 +282,17 @@ def test_copies_and_pickles_do_not_share_bound_calls(blas_mode):
         twin.train_step(X, Y, loss, bprop.SGD(0.1))
         assert_close(twin.parameters(), expected, np.float64)
         assert all(np.array_equal(a, b) for a, b in zip(net.parameters(), before))  # the original is untouched
+
+
+def test_fused_momentum_through_dropout(blas_mode):
+    # A layer without parameters (Dropout) sits between fused layers; its mask is the copy's own.
+    rng = np.random.default_rng(4)
+    net = bprop.mlp([5, 7, 3], activation="relu", output_activation="softmax", seed=1, dropout=0.3, dtype=np.float64)
+    X = rng.normal(size=(9, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 9)]
+    loss, sgd = bprop.get_loss("categorical_cross_entropy"), bprop.SGD(0.1, momentum=0.8)
+    assert net.fuses_momentum and any(not layer.param_names for layer in net.layers)
+    for _ in range(3):
+        expected, _ = momentum_reference(net, sgd, X, Y, loss)
+        net.train_step(X, Y, loss, sgd)
+        assert_close(net.parameters(), expected, np.float64)

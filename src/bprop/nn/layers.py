@@ -43,8 +43,8 @@ class Layer:
     - ``forward(x, *, training=False)`` → output; ``backward(dL_dy, *, need_input_grad=True,
       descend=None, momentum=None)`` → dL/dx (or None), filling the gradient buffers. A layer whose
       ``fuses_descent`` is true applies ``p ← p − η·g`` itself inside its gradient products when given
-      ``descend=η``, and heavy-ball momentum when also given ``momentum`` (a :class:`Momentum`); a layer
-      without parameters ignores both.
+      ``descend=η``, and one whose ``fuses_momentum`` is true applies heavy-ball momentum when also given
+      ``momentum`` (a :class:`Momentum`); a layer without parameters ignores both.
     - ``param_names``, ``parameters()``, ``gradients()``: parallel lists (a gradient is None when its
       parameter is frozen); a layer with no parameters has empty ones.
     - ``n_inputs`` / ``n_outputs``: widths, or None for a layer that keeps its input's width.
@@ -60,6 +60,7 @@ class Layer:
 
     param_names: tuple[str, ...] = ()
     fuses_descent = False
+    fuses_momentum = False
     n_inputs: int | None = None
     n_outputs: int | None = None
     activation: Activation | None = None
@@ -142,6 +143,7 @@ class Dense(Layer):
 
     param_names = ("W", "b")
     fuses_descent = True
+    fuses_momentum = True
 
     def __init__(
         self,

@@ -61,6 +61,11 @@ class Sequential:
         return all(layer.fuses_descent or not layer.param_names for layer in self.layers)
 
     @property
+    def fuses_momentum(self) -> bool:
+        """Whether every layer with parameters can apply heavy-ball momentum inside its backward pass."""
+        return all(layer.fuses_momentum or not layer.param_names for layer in self.layers)
+
+    @property
     def output_activation(self) -> str:
         return self.layers[-1].activation.name
 
@@ -232,7 +237,7 @@ class Sequential:
         :meth:`loss_and_gradients_unchecked` followed by ``optimizer.step``.
         """
         rate = optimizer.fused_rate() if self.fuses_descent else None
-        heavy = optimizer.fused_momentum() if rate is None and self.fuses_descent else None
+        heavy = optimizer.fused_momentum() if rate is None and self.fuses_momentum else None
         if rate is None and heavy is None:
             value, grads = self.loss_and_gradients_unchecked(X, Y, loss, sample_weight, training=training)
             optimizer.step(self.parameters(), grads)
@@ -258,14 +263,14 @@ class Sequential:
             layer = self.layers[i]
             params = layer.parameters()
             position -= len(params)
-            momentum = None
-            if params:
-                velocity = tuple(
-                    None if g is None else optimizer.velocity(j, p)
-                    for j, (p, g) in enumerate(zip(params, layer.gradients()), start=position)
-                )
-                momentum = Momentum(mu, velocity)
-            grad = layer.backward(grad, need_input_grad=i > 0, descend=rate, momentum=momentum)
+            if not params:  # (a layer without parameters need not know the momentum keyword)
+                grad = layer.backward(grad, need_input_grad=i > 0, descend=rate)
+                continue
+            velocity = tuple(
+                None if g is None else optimizer.velocity(j, p)
+                for j, (p, g) in enumerate(zip(params, layer.gradients()), start=position)
+            )
+            grad = layer.backward(grad, need_input_grad=i > 0, descend=rate, momentum=Momentum(mu, velocity))
 
     # -- copies -------------------------------------------------------------------------------
     def copy(self) -> Sequential:
