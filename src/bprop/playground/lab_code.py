@@ -3,7 +3,7 @@
 The code builds the data, the network and the trainer with the same calls, seeds and order as
 :class:`~bprop.playground.lab.LabSession`, then takes the page's updates, its one-example steps where the
 page took them. It reaches the page's weights to rounding: the page's trainer hands each gradient to a
-hook, which makes plain SGD update after the products rather than inside them.
+hook, which makes SGD (plain or with momentum) update after the products rather than inside them.
 """
 
 from __future__ import annotations
