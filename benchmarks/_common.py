@@ -5,6 +5,7 @@ The reference configuration is fixed by ``shared/BENCHMARK.md``; keep it so figu
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -123,6 +124,39 @@ def busy_fraction(seconds: float = 0.5) -> float:
     except OSError:
         return float("nan")
     return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+_COPY_FROM: np.ndarray | None = None
+
+
+def copy_bandwidth() -> float:
+    """GB/s of copying 64 MB within memory, the best of three copies (about 20 ms).
+
+    On a shared virtual machine a neighbour's memory traffic can halve it for tens of seconds (7-15 GB/s
+    measured here within a minute); memory-bound steps (optimiser updates, batch gathers, activations)
+    then slow far more than the compute-bound products, so the figure is recorded with each round.
+    """
+    global _COPY_FROM
+    if _COPY_FROM is None:
+        _COPY_FROM = np.ones(16_000_000, dtype=np.float32)
+    target = np.empty_like(_COPY_FROM)
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        np.copyto(target, _COPY_FROM)
+        best = min(best, time.perf_counter() - start)
+    return 2 * _COPY_FROM.nbytes / best / 1e9  # read and write
+
+
+def wait_for_bandwidth(limit: float, timeout: float) -> tuple[float, float]:
+    """Wait until :func:`copy_bandwidth` reaches ``limit`` GB/s (or ``timeout`` s passed); ``(seconds waited,
+    GB/s)``."""
+    start = time.perf_counter()
+    bandwidth = copy_bandwidth()
+    while bandwidth < limit and time.perf_counter() - start < timeout:
+        time.sleep(0.5)
+        bandwidth = copy_bandwidth()
+    return time.perf_counter() - start, bandwidth
 
 
 def wait_for_quiet(limit: float, timeout: float) -> tuple[float, float]:

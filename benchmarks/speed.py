@@ -31,10 +31,12 @@ from _common import (  # noqa: E402
     N_CLASSES,
     N_SAMPLES,
     STEPS_AT_BATCH_1,
+    copy_bandwidth,
     describe_machine,
     machine_info,
     median,
     reference_data,
+    wait_for_bandwidth,
     wait_for_quiet,
 )
 from _systems import OPTIMIZERS, Bprop, Cli, Estimator, SkippedError, Sklearn, Torch, gemm_epoch_seconds  # noqa: E402
@@ -92,23 +94,31 @@ def measure(
     epochs: int,
     quiet: float | None = None,
     clock=time.perf_counter,
+    bandwidth: float | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per epoch of every system, interleaved round by round after one warm-up round.
 
     A system whose ``epoch()`` returns a number (the CLI: a process's first epoch) is timed by it instead.
     With ``quiet``, each round starts once other processes use less than that share of the CPU (waiting
     at most 5 minutes): on a shared machine a burst of someone else's work can make one epoch 10x slower.
-    ``clock=time.process_time`` times the CPU this process used instead of the wall clock.
+    ``clock=time.process_time`` times the CPU this process used instead of the wall clock. Each round
+    records the machine's memory-copy bandwidth before it starts (see ``_common.copy_bandwidth``); with
+    ``bandwidth``, a round waits (at most 5 minutes) until that reaches ``bandwidth`` GB/s.
     """
     for system in systems:
         system.setup(batch_size, X, y)
     times: dict[str, list[float]] = {s.name: [] for s in systems}
-    times["_waits"] = []
+    times["_waits"], times["_bandwidth"] = [], []
     for round_ in range(epochs + 1):
         if quiet is not None:
             waited, share = wait_for_quiet(quiet, timeout=300)
             times["_waits"].append([waited, share])
             log(f"  (waited {waited:.1f} s for others' CPU use to fall to {share:.0%})")
+        if bandwidth is not None:
+            waited, gbps = wait_for_bandwidth(bandwidth, timeout=300)
+            log(f"  (waited {waited:.1f} s for the memory-copy bandwidth to reach {gbps:.1f} GB/s)")
+        if round_:
+            times["_bandwidth"].append(copy_bandwidth())
         for system in systems:
             own: list = []
             start = clock()
@@ -135,9 +145,10 @@ def run(args: argparse.Namespace) -> dict:
         X, y = X_all[:n], y_all[:n]
         load_before = os.getloadavg()
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
-        times = measure(systems, B, X, y, args.epochs, args.wait_quiet, clock)
+        times = measure(systems, B, X, y, args.epochs, args.wait_quiet, clock, args.min_bandwidth)
         entry: dict = {"n_samples": n, "seconds": {}, "median": {}, "load": [load_before, os.getloadavg()]}
         entry["quiet_waits"] = times.pop("_waits")
+        entry["bandwidth_gbps"] = times.pop("_bandwidth")
         for name, values in times.items():
             entry["seconds"][name] = values
             entry["median"][name] = median(values)
@@ -217,6 +228,10 @@ def format_table(report: dict) -> str:
     loads = [" → ".join(f"{load[0]:.2f}" for load in results[B]["load"]) for B in cols if "load" in results[B]]
     if len(loads) == len(cols):
         rows.append(["1-min load average (before → after)", *loads])
+    copies = [results[B].get("bandwidth_gbps") for B in cols]
+    if all(copies):
+        rows.append(["memory-copy GB/s before each round (median, range)",
+                     *(f"{median(c):.1f} ({min(c):.1f}–{max(c):.1f})" for c in copies)])  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -277,6 +292,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         metavar="SHARE",
         help="start each round once other processes use less than SHARE of the CPU (e.g. 0.15; shared machines)",
+    )
+    p.add_argument(
+        "--min-bandwidth",
+        type=float,
+        metavar="GBPS",
+        help="start each round once copying memory reaches GBPS GB/s (a shared VM's neighbours can halve it)",
     )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON to FILE")
     args = p.parse_args(argv)
