@@ -254,6 +254,22 @@ def bind_descend_sum(b: np.ndarray, delta: np.ndarray, rate: float, scratch: np.
     return descend_numpy
 
 
+def _in_order(calls: tuple[Callable[[], None], ...]) -> Callable[[], None]:
+    def run() -> None:
+        for call in calls:
+            call()
+
+    return run
+
+
+def _heavy_ball(v: np.ndarray, p: np.ndarray, g: np.ndarray, mu: float, rate: float) -> None:
+    """NumPy's ``v ← μ·v + g``, ``p ← p − rate·v``, reusing ``g``'s buffer for ``rate·v``."""
+    np.multiply(v, mu, out=v)
+    np.add(v, g, out=v)
+    np.multiply(v, rate, out=g)
+    np.subtract(p, g, out=p)
+
+
 def bind_momentum_outer(
     V: np.ndarray, W: np.ndarray, x: np.ndarray, delta: np.ndarray, mu: float, rate: float, scratch: np.ndarray
 ) -> Callable[[], None]:
@@ -266,30 +282,20 @@ def bind_momentum_outer(
     (n, k), m = x.shape, delta.shape[1]
     if _ready(V, W, x, delta):
         if n == 1:
-            scale = _bind("scal", V.dtype, k * m, mu, _address(V), 1)
-            outer = _bind("ger", V.dtype, _ROW_MAJOR, k, m, 1.0, _address(x), 1, _address(delta), 1, _address(V), m)
-            velocity = (scale, outer)
+            velocity = (_bind("scal", V.dtype, k * m, mu, _address(V), 1),
+                        _bind("ger", V.dtype, _ROW_MAJOR, k, m, 1.0, _address(x), 1, _address(delta), 1,
+                              _address(V), m))  # fmt: skip
         else:
             velocity = (_bind("gemm", V.dtype, _ROW_MAJOR, _TRANS, _NO_TRANS, k, m, n, 1.0, _address(x), k,
                               _address(delta), m, mu, _address(V), m),)  # fmt: skip
-        apply = _bind("axpy", W.dtype, k * m, -rate, _address(V), 1, _address(W), 1)
-
-        def momentum_outer() -> None:
-            for call in velocity:
-                call()
-            apply()
-
-        return momentum_outer
+        return _in_order((*velocity, _bind("axpy", W.dtype, k * m, -rate, _address(V), 1, _address(W), 1)))
 
     def momentum_numpy() -> None:
         if n == 1:
             np.multiply(x.T, delta, out=scratch)  # matmul's outer product is a slow non-BLAS loop
         else:
             np.matmul(x.T, delta, out=scratch)
-        np.multiply(V, mu, out=V)
-        np.add(V, scratch, out=V)
-        np.multiply(V, rate, out=scratch)
-        np.subtract(W, scratch, out=W)
+        _heavy_ball(V, W, scratch, mu, rate)
 
     return momentum_numpy
 
@@ -308,21 +314,11 @@ def bind_momentum_sum(
             ones = _ones(n, v.dtype)  # kept alive by the module-level cache
             velocity = (_bind("gemv", v.dtype, _ROW_MAJOR, _TRANS, n, m, 1.0, _address(delta), m, _address(ones), 1,
                               mu, _address(v), 1),)  # fmt: skip
-        apply = _bind("axpy", b.dtype, m, -rate, _address(v), 1, _address(b), 1)
-
-        def momentum_sum() -> None:
-            for call in velocity:
-                call()
-            apply()
-
-        return momentum_sum
+        return _in_order((*velocity, _bind("axpy", b.dtype, m, -rate, _address(v), 1, _address(b), 1)))
 
     def momentum_numpy() -> None:
         np.sum(delta, axis=0, out=scratch)
-        np.multiply(v, mu, out=v)
-        np.add(v, scratch, out=v)
-        np.multiply(v, rate, out=scratch)
-        np.subtract(b, scratch, out=b)
+        _heavy_ball(v, b, scratch, mu, rate)
 
     return momentum_numpy
 
