@@ -296,3 +296,22 @@ def test_fused_momentum_through_dropout(blas_mode):
         expected, _ = momentum_reference(net, sgd, X, Y, loss)
         net.train_step(X, Y, loss, sgd)
         assert_close(net.parameters(), expected, np.float64)
+
+
+@pytest.mark.parametrize(("read_only", "momentum"), [("weights", 0.0), ("weights", 0.9), ("velocity", 0.9)])
+def test_fused_steps_do_not_write_into_read_only_arrays(read_only, momentum, blas_mode):
+    # Arrays from a read-only memory map (joblib.load(..., mmap_mode="r")): the ordinary step refuses to
+    # write into them; the fused one must too, not write through BLAS (a crash on a real read-only map).
+    net, X, Y, loss = make(CASES[0], 6, np.float64, seed=3)
+    sgd = bprop.SGD(0.1, momentum=momentum)
+    if read_only == "weights":
+        arrays = net.parameters()
+    else:
+        sgd.state = {i: {"velocity": np.zeros_like(p)} for i, p in enumerate(net.parameters())}
+        arrays = [slot["velocity"] for slot in sgd.state.values()]
+    before = [a.copy() for a in arrays]
+    for a in arrays:
+        a.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        net.train_step(X, Y, loss, sgd)
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, before))

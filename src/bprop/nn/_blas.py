@@ -135,6 +135,12 @@ def _ready(*arrays: np.ndarray) -> bool:
     return USE_BLAS and dtype.char in "fd" and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
 
 
+def _writable(*arrays: np.ndarray) -> bool:
+    """Whether BLAS may write into ``arrays``: a read-only one (a read-only memory map) is left to NumPy,
+    which refuses to write it as the ordinary update does (BLAS would write it, or crash on a real map)."""
+    return all(a.flags.writeable for a in arrays)
+
+
 def _bind(name: str, dtype: np.dtype, *args) -> Callable[[], None]:
     """``routine(*args)`` with every argument converted to its C type once, now.
 
@@ -219,7 +225,7 @@ def bind_descend_outer(
     ``scratch`` (k, m) is used by the NumPy fallback only; its contents are undefined afterwards.
     """
     (n, k), m = x.shape, delta.shape[1]
-    if _ready(W, x, delta):
+    if _ready(W, x, delta) and _writable(W):
         if n == 1:
             return _bind("ger", W.dtype, _ROW_MAJOR, k, m, -rate, _address(x), 1, _address(delta), 1, _address(W), m)
         return _bind("gemm", W.dtype, _ROW_MAJOR, _TRANS, _NO_TRANS, k, m, n, -rate, _address(x), k,
@@ -239,7 +245,7 @@ def bind_descend_outer(
 def bind_descend_sum(b: np.ndarray, delta: np.ndarray, rate: float, scratch: np.ndarray) -> Callable[[], None]:
     """A call applying ``b −= rate · Σ_rows delta`` for ``b`` (m,), ``delta`` (n, m)."""
     n, m = delta.shape
-    if _ready(b, delta):
+    if _ready(b, delta) and _writable(b):
         if n == 1:
             return _bind("axpy", b.dtype, m, -rate, _address(delta), 1, _address(b), 1)
         ones = _ones(n, b.dtype)  # kept alive by the module-level cache
@@ -280,7 +286,7 @@ def bind_momentum_outer(
     written), and ``axpy`` applies it. ``scratch`` (k, m) is used by the NumPy fallback only.
     """
     (n, k), m = x.shape, delta.shape[1]
-    if _ready(V, W, x, delta):
+    if _ready(V, W, x, delta) and _writable(V, W):
         if n == 1:
             velocity = (_bind("scal", V.dtype, k * m, mu, _address(V), 1),
                         _bind("ger", V.dtype, _ROW_MAJOR, k, m, 1.0, _address(x), 1, _address(delta), 1,
@@ -306,7 +312,7 @@ def bind_momentum_sum(
     """A call applying heavy-ball momentum to ``b`` (m,) with velocity ``v``: ``v ← μ·v + Σ_rows delta``,
     then ``b ← b − rate·v``, for ``delta`` (n, m); ``scratch`` (m,) serves the NumPy fallback only."""
     n, m = delta.shape
-    if _ready(v, b, delta):
+    if _ready(v, b, delta) and _writable(v, b):
         if n == 1:
             velocity = (_bind("scal", v.dtype, m, mu, _address(v), 1),
                         _bind("axpy", v.dtype, m, 1.0, _address(delta), 1, _address(v), 1))  # fmt: skip
@@ -325,7 +331,7 @@ def bind_momentum_sum(
 
 def descend_axpy(p: np.ndarray, g: np.ndarray, rate: float) -> bool:
     """``p −= rate·g`` in one BLAS pass; returns False (doing nothing) when BLAS cannot take the arrays."""
-    if not _ready(p, g) or p.shape != g.shape:
+    if not _ready(p, g) or not _writable(p) or p.shape != g.shape:
         return False
     _ROUTINES["axpy", p.dtype](p.size, -rate, _address(g), 1, _address(p), 1)
     return True
