@@ -298,6 +298,23 @@ def test_fused_momentum_through_dropout(blas_mode):
         assert_close(net.parameters(), expected, np.float64)
 
 
+def test_fused_momentum_refuses_the_velocities_of_another_network(blas_mode, rng):
+    # An optimiser's state is kept per parameter position. Handed to a network of other shapes, the
+    # ordinary step refuses it (the velocity cannot take the gradient); the fused step must not write
+    # a velocity of another shape, which BLAS would do silently (or past the buffer's end).
+    loss, sgd = bprop.get_loss("half_sse"), bprop.SGD(0.1, momentum=0.9)
+    first = bprop.mlp([4, 6, 2], seed=0, dtype=np.float64)
+    other = bprop.mlp([6, 4, 3], seed=1, dtype=np.float64)  # W1 6×4 and W2 4×3: the sizes of 4×6 and 6×2
+    for net in (first, other):
+        for layer in net.layers:
+            layer.freeze("b")
+    first.train_step(rng.normal(size=(5, 4)), rng.uniform(size=(5, 2)), loss, sgd)
+    velocities = [slot["velocity"].copy() for slot in sgd.state.values()]
+    with pytest.raises(ValueError, match="shape"):
+        other.train_step(rng.normal(size=(5, 6)), rng.uniform(size=(5, 3)), loss, sgd)
+    assert all(np.array_equal(slot["velocity"], v) for slot, v in zip(sgd.state.values(), velocities))
+
+
 @pytest.mark.parametrize(("read_only", "momentum"), [("weights", 0.0), ("weights", 0.9), ("velocity", 0.9)])
 def test_fused_steps_do_not_write_into_read_only_arrays(read_only, momentum, blas_mode):
     # Arrays from a read-only memory map (joblib.load(..., mmap_mode="r")): the ordinary step refuses to

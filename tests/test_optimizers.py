@@ -118,3 +118,23 @@ def test_adamw_refuses_a_decay_that_would_zero_or_flip_the_weights():
     with pytest.raises(ValueError, match=r"weight_decay × learning_rate must be below 1, got 1000 × 0.001"):
         bprop.AdamW(learning_rate=0.001, weight_decay=1000)
     bprop.AdamW(learning_rate=0.001, weight_decay=999)  # 0.999 < 1: allowed
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_subclass_that_overrides_step_is_not_fused_past(momentum, rng):
+    # Sequential.train_step may replace SGD's step by updates inside the gradient products; a subclass
+    # that changes step (here: it halves every gradient first) must keep its own step.
+    class HalvingSGD(bprop.SGD):
+        def step(self, params, grads):
+            super().step(params, [None if g is None else g * 0.5 for g in grads])
+
+    net = bprop.mlp([3, 4, 2], seed=0, dtype=np.float64)
+    twin = net.copy()
+    X, Y, loss = rng.normal(size=(5, 3)), rng.uniform(size=(5, 2)), bprop.get_loss("half_sse")
+    halving, reference = HalvingSGD(0.1, momentum=momentum), bprop.SGD(0.05, momentum=momentum)
+    assert halving.fused_rate() is None and halving.fused_momentum() is None
+    for _ in range(3):
+        net.train_step(X, Y, loss, halving)
+        reference.step(twin.parameters(), twin.loss_and_gradients(X, Y, loss)[1])
+    for a, b in zip(net.parameters(), twin.parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

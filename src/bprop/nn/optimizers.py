@@ -137,20 +137,35 @@ class SGD(Optimizer):
     def fused_rate(self) -> float | None:
         """η when the update is exactly ``p ← p − η·g``, which a layer may then fold into the product
         that forms ``g`` (see :meth:`bprop.Sequential.train_step`); ``None`` with momentum or a subclass."""
-        if self.momentum == 0 and type(self)._update is SGD._update:
+        if self.momentum == 0 and self._own_update():
             return self.learning_rate
         return None
 
     def fused_momentum(self) -> tuple[float, float] | None:
         """``(η, μ)`` with momentum and without Nesterov's look-ahead (whose update needs ``g`` itself), for
         SGD and not a subclass that changes its update; else None."""
-        if self.momentum > 0 and not self.nesterov and type(self)._update is SGD._update:
+        if self.momentum > 0 and not self.nesterov and self._own_update():
             return self.learning_rate, self.momentum
         return None
 
+    def _own_update(self) -> bool:
+        """Whether ``step`` is SGD's own (a subclass may change ``_update`` or ``step``): only then may a
+        fused step stand in for it."""
+        cls = type(self)
+        return cls._update is SGD._update and cls.step is Optimizer.step
+
     def velocity(self, i: int, p: np.ndarray) -> np.ndarray:
-        """Parameter ``i``'s velocity buffer (zeros before its first update), updated in place by either path."""
-        return self._buffer(i, "velocity", p)
+        """Parameter ``i``'s velocity buffer (zeros before its first update), updated in place by either path.
+
+        Raises ValueError when the buffer is of another shape than ``p`` (this optimiser's state is another
+        network's), which the ordinary step refuses too: a fused step would write it through BLAS."""
+        velocity = self._buffer(i, "velocity", p)
+        if velocity.shape != p.shape:
+            raise ValueError(
+                f"the velocity of parameter {i} has shape {velocity.shape}, the parameter {p.shape}: this "
+                "optimiser's state belongs to another network; give each network its own optimiser"
+            )
+        return velocity
 
     def _update(self, i, p, g):
         if self.momentum == 0:
