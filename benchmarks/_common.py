@@ -132,9 +132,9 @@ _COPY_FROM: np.ndarray | None = None
 def copy_bandwidth() -> float:
     """GB/s of copying 64 MB within memory, the best of three copies (about 20 ms).
 
-    On a shared virtual machine a neighbour's memory traffic can halve it for tens of seconds (7-15 GB/s
-    measured here within a minute); memory-bound steps (optimiser updates, batch gathers, activations)
-    then slow far more than the compute-bound products, so the figure is recorded with each round.
+    On a shared virtual machine a neighbour's memory traffic swings it (13-33 GB/s here within seconds),
+    so it is recorded with each round as context. The slowest phases seen here (epochs twice as long for
+    minutes, the optimiser update 5x slower) did not show in it: they come from the host's cores or caches.
     """
     global _COPY_FROM
     if _COPY_FROM is None:
