@@ -233,8 +233,10 @@ class Sequential:
 
         When the optimiser's update is plain ``p ← p − η·g`` (its ``fused_rate()`` gives η), every Dense
         layer applies it inside the products that form its gradients, saving two passes over each
-        weight matrix; the gradient buffers are then left without gradients. Otherwise this is
-        :meth:`loss_and_gradients_unchecked` followed by ``optimizer.step``.
+        weight matrix; with heavy-ball momentum (``fused_momentum()`` gives η and μ) the products go into
+        the optimiser's velocities instead (``v ← μ·v + g``, then ``p −= η·v``). The gradient buffers
+        are then left without gradients. Otherwise this is :meth:`loss_and_gradients_unchecked` followed
+        by ``optimizer.step``.
         """
         rate = optimizer.fused_rate() if self.fuses_descent else None
         heavy = optimizer.fused_momentum() if rate is None and self.fuses_momentum else None
