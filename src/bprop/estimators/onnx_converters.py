@@ -37,11 +37,6 @@ class _ContainerBuilder(Builder):
             self.container.add_initializer(name, None, None, numpy_helper.from_array(value, name))
         return name
 
-    def node(self, op_type: str, inputs: list[str], hint: str, *, domain: str = "", **attributes) -> str:
-        output = self.fresh(hint)
-        self.add(op_type, inputs, output, domain=domain, **attributes)
-        return output
-
     def add(self, op_type: str, inputs: list[str], output: str, *, domain: str = "", **attributes) -> None:
         name = self.scope.get_unique_operator_name(op_type)
         self.container.add_node(op_type, inputs, [output], op_domain=domain, name=name, **attributes)

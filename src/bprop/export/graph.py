@@ -31,6 +31,12 @@ class Builder:
 
     def node(self, op_type: str, inputs: list[str], hint: str, *, domain: str = "", **attributes) -> str:
         """Add one node with a single output; returns the output's name."""
+        output = self.fresh(hint)
+        self.add(op_type, inputs, output, domain=domain, **attributes)
+        return output
+
+    def add(self, op_type: str, inputs: list[str], output: str, *, domain: str = "", **attributes) -> None:
+        """Add one node writing to ``output``, a name the caller chose."""
         raise NotImplementedError
 
 
@@ -61,11 +67,6 @@ class Graph(Builder):
         name = self.fresh(hint)
         self.initializers.append(numpy_helper.from_array(np.asarray(value), name))
         return name
-
-    def node(self, op_type: str, inputs: list[str], hint: str, *, domain: str = "", **attributes) -> str:
-        output = self.fresh(hint)
-        self.add(op_type, inputs, output, domain=domain, **attributes)
-        return output
 
     def add(self, op_type: str, inputs: list[str], output: str, *, domain: str = "", **attributes) -> None:
         """A node writing to a name chosen by the caller (a graph output)."""
