@@ -64,14 +64,24 @@ def shots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("playground-screenshots")
 
 
-@pytest.fixture
-def page(browser, address):
-    tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems = []
+def open_tab(browser, address: str, problems: list, *, ignore: str | None = None, **options):
+    """A tab on the playground, its article diagram drawn; page errors and console errors (but those
+    containing ``ignore``) are collected in ``problems``."""
+    tab = browser.new_page(**options)
     tab.on("pageerror", lambda error: problems.append(str(error)))
-    tab.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    tab.on(
+        "console",
+        lambda m: problems.append(m.text) if m.type == "error" and not (ignore and ignore in m.text) else None,
+    )
     tab.goto(address)
     tab.wait_for_selector("#network .unit[data-name='o2']")
+    return tab
+
+
+@pytest.fixture
+def page(browser, address):
+    problems = []
+    tab = open_tab(browser, address, problems, viewport={"width": 1400, "height": 1000})
     yield tab
     tab.close()
     assert problems == []

@@ -12,28 +12,21 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
-from test_playground_browser import address, browser, playwright_api, shots  # noqa: F401
+from test_playground_browser import address, browser, open_tab, playwright_api, shots, shown  # noqa: F401
 
 expect = playwright_api.expect
 
 
 @pytest.fixture
 def lab(browser, address):  # noqa: F811
-    tab = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     problems = []
-    tab.on("pageerror", lambda error: problems.append(str(error)))
-    tab.on("console", lambda m: problems.append(m.text) if m.type == "error" and "WebSocket" not in m.text else None)
-    tab.goto(address)
-    tab.wait_for_selector("#network .unit[data-name='o2']")
+    tab = open_tab(browser, address, problems, ignore="WebSocket", viewport={"width": 1400, "height": 1100},
+                   accept_downloads=True)  # fmt: skip
     tab.select_option("#mode", "lab")
     tab.wait_for_selector("#lab-network .lab-unit[data-layer='3'][data-map]")
     yield tab
     tab.close()
     assert problems == []
-
-
-def shown(page, selector: str) -> str:
-    return page.locator(selector).first.text_content().strip()
 
 
 def wait_for_address(page, part: str, seconds: float = 5.0) -> None:
