@@ -185,6 +185,36 @@ def test_a_repeated_sigint_is_the_same_request_but_a_late_one_forces_the_stop(mo
             time.sleep(0.5)
 
 
+def test_a_sigint_while_a_stopped_run_saves_does_not_abort_the_save(monkeypatch):
+    """Once the batch has ended, a repeated Ctrl-C is the stop being honoured, even when its handler ran
+    late (a slow fsync of the final checkpoint held it up past REPEAT_SECONDS: set to 0 here)."""
+    import os
+
+    from bprop.training import interrupts
+
+    class Presses(bprop.Callback):
+        saved = False
+
+        def on_batch_end(self, state):
+            if state.steps == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)
+
+        def on_train_end(self, state):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # the handler runs here: it must not raise
+            self.saved = True
+
+    monkeypatch.setattr(interrupts, "REPEAT_SECONDS", 0.0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(64, 3)), rng.normal(size=(64, 1))
+    presses = Presses()
+    history = bprop.fit(bprop.mlp([3, 4, 1], seed=0), X, Y, epochs=5, batch_size=4, callbacks=[presses], seed=0)
+    assert history.stop_reason == "interrupted"
+    assert presses.saved
+    assert history.epochs == 0  # the partial epoch is not recorded
+
+
 def test_a_run_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
     """A background job of a shell script starts with SIGINT ignored (so Ctrl-C on the script leaves it
     running): bprop honours that throughout instead of taking SIGINT over once training starts."""

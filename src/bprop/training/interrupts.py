@@ -40,19 +40,24 @@ def _handled() -> list[int]:
 
 
 @contextlib.contextmanager
-def stop_on_signals(request_stop: Callable[[str], None]) -> Iterator[None]:
+def stop_on_signals(
+    request_stop: Callable[[str], None], honoured: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
     """While active, the first SIGINT calls ``request_stop("interrupted")`` and SIGTERM
     ``request_stop("terminated")``. Another SIGINT within ``REPEAT_SECONDS`` of the first is the same
-    request; a later one raises ``KeyboardInterrupt`` as usual (to force a stuck batch to quit). Signals
-    an enclosing :class:`SignalHold` held before this began count as requests too. Outside the main
-    thread signals cannot be caught, so this does nothing there."""
+    request; a later one raises ``KeyboardInterrupt`` as usual (to force a stuck batch to quit), unless
+    ``honoured()`` says the stop is already under way: then the batch has ended and what follows is the
+    saving of its result. Signals an enclosing :class:`SignalHold` held before this began count as
+    requests too. Outside the main thread signals cannot be caught, so this does nothing there."""
     if not _in_main_thread():
         yield
         return
     first: list[float] = []
 
     def handler(signum, frame):
-        if first and signum == signal.SIGINT and time.monotonic() - first[0] > REPEAT_SECONDS:
+        # The gap is measured when Python runs the handler, which waits for a blocking call (an fsync)
+        # to return: a double press during the final save would look late. Hence ``honoured`` first.
+        if first and signum == signal.SIGINT and not honoured() and time.monotonic() - first[0] > REPEAT_SECONDS:
             raise KeyboardInterrupt
         if not first:
             first.append(time.monotonic())

@@ -257,7 +257,7 @@ class Trainer:
 
     def run(self) -> History:
         """Train until a stopping rule holds (what :func:`bprop.fit` does); Ctrl-C stops after the batch."""
-        with stop_on_signals(self.state.stop):
+        with stop_on_signals(self.state.stop, honoured=lambda: self.state.finished):
             while not self.state.finished:
                 self.run_epoch()
         return self.state.history
