@@ -167,6 +167,63 @@ def test_signal_hold_records_and_release_restores():
     assert SignalHold().release() == []
 
 
+def test_a_sigint_arriving_as_the_hold_is_released_is_the_holds(monkeypatch):
+    """Python runs a handler some bytecodes after the signal arrived, by when release() may have put the
+    default handler back: that SIGINT was sent to the hold and is returned, not raised."""
+    from bprop.training import interrupts
+
+    real = signal.signal
+    raised = []
+
+    def swapping_in_the_default_raises_once(sig, handler):
+        previous = real(sig, handler)
+        if sig == signal.SIGINT and handler is signal.default_int_handler and not raised:
+            raised.append(sig)
+            raise KeyboardInterrupt  # what the default handler does with the SIGINT just arrived
+        return previous
+
+    real(signal.SIGINT, signal.default_int_handler)
+    hold = interrupts.SignalHold()
+    hold.hold()
+    monkeypatch.setattr(interrupts.signal, "signal", swapping_in_the_default_raises_once)
+    try:
+        released = hold.release()
+    except KeyboardInterrupt:  # raised on, it would end the whole test session instead of this test
+        pytest.fail("release() let the SIGINT through")
+    assert released == [signal.SIGINT]
+    assert raised == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("status", [0, 130])
+def test_a_ctrl_c_after_an_interrupted_run_reported_is_not_an_error(monkeypatch, status):
+    """`bprop train` stopped by Ctrl-C has saved and printed everything when a second press lands while it
+    lets go of the checkpoint folder: it still ends with 130, quietly. After a run that ended on its own,
+    that press interrupts as usual."""
+    import argparse
+    import contextlib
+
+    from bprop.cli import train_command
+    from bprop.training import checkpoint
+
+    @contextlib.contextmanager
+    def a_press_while_unlocking(folder):
+        yield
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "lock_folder", a_press_while_unlocking)
+    monkeypatch.setattr(train_command, "_run", lambda args, signals: status)
+    args = argparse.Namespace(checkpoint=None, resume=None)
+    if status:
+        try:
+            assert train_command.run(args) == status
+        except KeyboardInterrupt:
+            pytest.fail("the Ctrl-C after the interrupted run was raised")
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            train_command.run(args)
+
+
 def test_a_repeated_sigint_is_the_same_request_but_a_late_one_forces_the_stop(monkeypatch):
     import os
 

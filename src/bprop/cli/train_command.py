@@ -41,8 +41,17 @@ def run(args) -> int:
     collective = getattr(args, "collective", None)
     # Rank 0 alone writes the checkpoint, so it alone holds the folder's lock.
     folder = checkpoint_folder(args.checkpoint or args.resume) if collective is None or collective.rank == 0 else None
-    with lock_folder(folder), signal_hold() as signals:
-        return _run(args, signals)
+    status = 0
+    try:
+        # The hold is released last: a Ctrl-C while the lock goes is still the hold's.
+        with signal_hold() as signals, lock_folder(folder):
+            status = _run(args, signals)
+    except KeyboardInterrupt:
+        if status not in INTERRUPTED.values():
+            raise
+        # A repeated Ctrl-C arriving after a run it stopped had saved and reported everything (the
+        # handlers are back by then): the request already honoured, not a new one.
+    return status
 
 
 def _run(args, signals) -> int:

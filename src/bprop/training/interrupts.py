@@ -92,12 +92,22 @@ class SignalHold:
 
     def release(self) -> list[int]:
         """Restore the handlers; the signals held (none if not holding)."""
-        if self._recorder is None:
+        recorder = self._recorder
+        if recorder is None:
             return []
+        try:
+            self._restore()
+        except KeyboardInterrupt:
+            # A SIGINT that came in while the handlers went back (Python runs a handler after the C-level
+            # arrival, and then finds Python's own one): it was sent to the hold, so it is the hold's.
+            recorder.received.append(signal.SIGINT)
+            self._restore()
+        self._recorder = None
+        return recorder.received
+
+    def _restore(self) -> None:
         for sig, old in self._previous.items():
             signal.signal(sig, old)
-        received, self._recorder = self._recorder.received, None
-        return received
 
 
 @contextlib.contextmanager
