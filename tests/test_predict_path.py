@@ -1,4 +1,5 @@
-"""The lean predict path (``Sequential.predict``, ``nn.inference.Predictor``) gives exactly ``forward``'s outputs."""
+"""The lean predict path (``Sequential.predict``, ``nn.inference.Predictor``) gives exactly ``forward``'s outputs
+(one row of a network large enough for the compiled call: ``test_predict_one_row.py``)."""
 
 import copy
 import pickle

@@ -20,6 +20,7 @@ __all__ = [
     "LeakyReLU",
     "Softmax",
     "get_activation",
+    "bind_forward",
     "ACTIVATIONS",
 ]
 
@@ -226,6 +227,18 @@ class Softmax(Activation):
         dL_dz = np.subtract(dL_dout, dot, out=dL_dz)
         dL_dz *= out
         return dL_dz
+
+
+def bind_forward(activation: Activation, z: np.ndarray) -> Callable[[], object] | None:
+    """``activation.bound_forward(z)``, unless ``forward`` was overridden below the class that wrote that
+    ``bound_forward`` (a subclass of ReLU computing something else inherits ReLU's ``np.maximum``): then
+    a call of its own ``forward``, so the predict path never computes another function than ``forward``."""
+    mro = type(activation).__mro__
+    binder = next(cls for cls in mro if "bound_forward" in cls.__dict__)
+    computer = next(cls for cls in mro if "forward" in cls.__dict__)
+    if computer in binder.__mro__:
+        return activation.bound_forward(z)
+    return Activation.bound_forward(activation, z)
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

@@ -9,6 +9,7 @@ identity at inference and is skipped. The input is checked for shape and dtype u
 infinity by one sum (of the copied rows, or of the first layer's ``x·W + b``, which a NaN or inf in a row
 makes non-finite), and by name only when that sum is not finite, so a clean batch is never scanned twice.
 
+One row of a network large enough goes through in one compiled call instead (:mod:`bprop.nn._one_row`).
 A batch of up to :data:`COPY_ROWS` rows is copied into the predictor's own input buffer (a few hundred
 bytes), so its whole plan stays bound. Larger batches are taken ``chunk`` rows at a time (at most
 :data:`CHUNK_ROWS` rows and :data:`CHUNK_ELEMENTS` intermediate values, so 100,000 rows stream through
@@ -28,6 +29,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ._blas import bind_affine, bind_sum_of_squares, one_thread, restore_threads
+from ._one_row import RowPlan, row_plan
+from .activations import bind_forward
 from .checks import check_matrix
 from .layers import Dense
 
@@ -49,7 +52,7 @@ PARALLEL_ROWS = 32
 
 class _Plan:
     """The calls of one batch size, in order: each Dense layer's bound ``x·W + b`` (None for the first
-    layer when it reads the caller's rows) and its activation in place (``Activation.bound_forward``)."""
+    layer when it reads the caller's rows) and its activation in place (``activations.bind_forward``)."""
 
     def __init__(self, x: np.ndarray | None, calls: list[Callable | None], first: np.ndarray, output: np.ndarray):
         self.x, self.calls, self.first, self.output = x, calls, first, output
@@ -77,6 +80,7 @@ class Predictor:
         self._outputs: list[np.ndarray] = []
         self._plans: dict[int, _Plan] = {}
         self._layers = list(layers)
+        self._one_row: RowPlan | None | bool = False  # False: not built yet; None: the BLAS plan serves
         self._twin: Predictor | None = None  # the second half's predictor, and the thread that runs it
         self._worker = None
         self._worker_pid = 0
@@ -119,7 +123,7 @@ class Predictor:
         for layer, buffer in zip(self.dense, self._outputs):
             z = buffer[:rows]
             calls.append(None if a is None else bind_affine(a, layer.W, layer.b, z))
-            activate = layer.activation.bound_forward(z)
+            activate = bind_forward(layer.activation, z)
             if activate is not None:
                 calls.append(activate)
             a = z
@@ -157,6 +161,14 @@ class Predictor:
 
     def _small(self, X: np.ndarray) -> np.ndarray:
         """:meth:`predict` of fewer than :data:`PARALLEL_ROWS` rows (all copied in, one bound plan)."""
+        if X.shape[0] == 1:
+            if self._one_row is False:
+                self._one_row = row_plan(self.dense, self.dtype)
+            if self._one_row is not None:
+                outputs = self._one_row(X)
+                if outputs is None:
+                    check_matrix("X", X, self.dtype, self.n_inputs)  # raises, naming the NaN or inf
+                return outputs
         plan = self._plans.get(X.shape[0]) or self._plan(X.shape[0])
         # One BLAS thread (see predict); a thread handed a second half would cost more than it saves.
         threads = one_thread()

@@ -131,7 +131,8 @@ class Sequential:
     def predict(self, X) -> np.ndarray:
         """Outputs ``(n_samples, n_outputs)`` for inputs ``(n_samples, n_inputs)`` (a fresh array), by the lean
         inference path (:class:`~bprop.nn.inference.Predictor`): what ``forward(X)`` gives, without keeping
-        anything for a backward pass. Not thread-safe (nor is ``forward``): one network, one thread at a time."""
+        anything for a backward pass (bit for bit, except one row of a large network: one compiled call,
+        equal to rounding). Not thread-safe (nor is ``forward``): one network, one thread at a time."""
         predictor = getattr(self, "_predictor", None)  # None in a network pickled before predictors existed
         if predictor is None or predictor.dtype != self.dtype or not predictor.valid_for(self.layers):
             predictor = self._predictor = Predictor(self.layers, self.dtype)
