@@ -78,6 +78,14 @@ def test_changed_weights_and_slopes_are_followed():
     assert_close(after, exact.forward(X.astype(np.float64)), "float32")
 
 
+def test_weights_made_read_only_after_the_first_row_still_serve():
+    net, exact = pair("relu", "softmax", "float32")
+    X = np.random.default_rng(6).normal(size=(1, SIZES[0]))
+    net.predict(X)
+    net.layers[0].W.flags.writeable = False  # e.g. frozen by the caller: the same array, its flags changed
+    assert_close(net.predict(X), exact.forward(X.astype(np.float32).astype(np.float64)), "float32")
+
+
 def test_what_the_kernel_does_not_compute_keeps_the_blas_plan():
     class Shifted(ReLU):  # a subclass may compute something else: never taken for ReLU
         def forward(self, z, out=None):

@@ -47,8 +47,10 @@ class RowPlan:
 
     def __init__(self, kernel, layers: list, dtype: np.dtype) -> None:
         self.kernel = kernel
-        self.weights = tuple(layer.W for layer in layers)
-        self.biases = tuple(layer.b for layer in layers)
+        # Read-only views of the layers' arrays (their values followed as they change): numba types a
+        # read-only array apart, and one made read-only later must not change the kernel's argument types.
+        self.weights = tuple(_read_only(layer.W) for layer in layers)
+        self.biases = tuple(_read_only(layer.b) for layer in layers)
         self.outputs = tuple(np.empty(layer.fan_out, dtype=dtype) for layer in layers)
         self.activations = [layer.activation for layer in layers]
         self.codes = np.array([CODES[type(a)] for a in self.activations], dtype=np.int64)
@@ -72,11 +74,17 @@ class RowPlan:
         return self.result.copy()
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def row_plan(layers: list, dtype: np.dtype) -> RowPlan | None:
     """A :class:`RowPlan` for these Dense layers, or None where the BLAS plan must serve: a network too
     small to pay for loading numba, numba unavailable (or ``BPROP_NO_NUMBA``), an activation this module
     does not compute (subclasses included: they may compute something else), or weights that are not
-    C-contiguous arrays of the network's dtype."""
+    aligned C-contiguous arrays of the network's dtype."""
     # By size alone (not whether numba is loaded yet), so a network's one-row outputs never depend on
     # what the process did before.
     if sum(layer.W.size for layer in layers) < _updates.MIN_SIZE:
@@ -85,7 +93,7 @@ def row_plan(layers: list, dtype: np.dtype) -> RowPlan | None:
         return None
     for layer in layers:
         for array in (layer.W, layer.b):
-            if array.dtype != dtype or not array.flags.c_contiguous:
+            if array.dtype != dtype or not (array.flags.c_contiguous and array.flags.aligned):
                 return None
     kernel = _kernel()
     return None if kernel is None else RowPlan(kernel, layers, dtype)
