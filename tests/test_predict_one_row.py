@@ -100,3 +100,94 @@ def test_what_the_kernel_does_not_compute_keeps_the_blas_plan():
     small = bprop.mlp([8, 16, 2], seed=0)  # too small to load numba for
     small.predict(np.ones((1, 8)))
     assert small._predictor._one_row is None
+
+
+def test_leaky_relu_with_slope_0_turns_an_infinite_pre_activation_into_nan_as_forward_does():
+    leaky = bprop.get_activation({"name": "leaky_relu", "slope": 0.0})
+    net = bprop.mlp(SIZES, activation=leaky, output_activation="identity", seed=0)
+    net.layers[0].W[:, 0] = 1e38  # the first hidden unit's pre-activation overflows to inf: inf·0 is NaN
+    net.layers[1].W[0] = 1.0  # kept inf, it would make every unit after it +inf ...
+    net.layers[2].W[...] = np.abs(net.layers[2].W)  # ... and the outputs +inf instead of NaN
+    X = np.ones((1, SIZES[0]), dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = net.forward(X)
+    assert np.isnan(expected).all()
+    np.testing.assert_array_equal(net.predict(X), expected)
+    assert isinstance(net._predictor._one_row, _one_row.RowPlan)
+
+
+def test_an_activation_that_only_has_forward_serves_as_in_forward():
+    class Cube:  # duck-typed: no Activation base class
+        name = "cube"
+
+        def forward(self, z, out=None):
+            return np.power(z, 3, out=out)
+
+    net = bprop.mlp([4, 5, 2], seed=0)
+    net.layers[0].activation = Cube()
+    X = np.random.default_rng(7).normal(size=(3, 4))
+    for rows in (X[:1], X):
+        np.testing.assert_array_equal(net.predict(rows), net.forward(rows))
+
+
+def test_copies_in_threads_all_take_the_kernel(monkeypatch):
+    """Threads that ask while the kernel is loading wait for it instead of taking the BLAS plan for good."""
+    import sys
+    import threading
+
+    monkeypatch.setattr(_one_row, "_KERNEL", None)
+    monkeypatch.delitem(sys.modules, "bprop.nn._one_row_kernel")  # imported afresh: a wide window
+    nets = [pair("relu", "softmax", "float32")[0] for _ in range(4)]
+    X = np.ones((1, SIZES[0]), dtype=np.float32)
+    start = threading.Barrier(len(nets))
+    results = [None] * len(nets)
+
+    def serve(i):
+        start.wait()
+        results[i] = nets[i].predict(X)
+
+    threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(nets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(net._predictor._one_row, _one_row.RowPlan) for net in nets)
+    assert all(np.array_equal(result, results[0]) for result in results)
+
+
+def test_an_unusable_numba_leaves_the_blas_plan(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(_one_row, "_KERNEL", None)
+    monkeypatch.setitem(sys.modules, "bprop.nn._one_row_kernel", None)  # its import raises ImportError
+    net, _ = pair("relu", "softmax", "float32")
+    X = np.ones((1, SIZES[0]))
+    np.testing.assert_array_equal(net.predict(X), net.forward(X))
+    assert net._predictor._one_row is None
+
+
+def test_a_kernel_that_fails_is_reported_once_and_the_blas_plan_serves(monkeypatch):
+    def damaged(*arguments):  # what a damaged numba cache file does: every call raises
+        raise EOFError("pickle data was truncated")
+
+    monkeypatch.setattr(_one_row, "_KERNEL", damaged)
+    net, _ = pair("relu", "softmax", "float32")
+    X = np.ones((1, SIZES[0]))
+    with pytest.warns(RuntimeWarning, match="one-row predict is unavailable.*truncated"):
+        first = net.predict(X)
+    np.testing.assert_array_equal(first, net.forward(X))
+    np.testing.assert_array_equal(net.predict(X), net.forward(X))  # no second warning (errors here)
+
+
+def test_read_only_or_unaligned_rows_are_copied_not_compiled_for():
+    net, exact = pair("tanh", "identity", "float32")
+    X = np.random.default_rng(8).normal(size=(1, SIZES[0])).astype(np.float32)
+    net.predict(X)
+    kernel = net._predictor._one_row.kernel
+    signatures = len(kernel.signatures)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    unaligned = np.frombuffer(b"\0" + X.tobytes(), dtype=np.float32, offset=1).reshape(1, -1)
+    for rows in (frozen, unaligned):
+        assert_close(net.predict(rows), exact.forward(X.astype(np.float64)), "float32")
+    assert len(kernel.signatures) == signatures

@@ -14,6 +14,8 @@ of this module and C-contiguous weights; anything else keeps the BLAS plan.
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
 
 import numpy as np
@@ -27,18 +29,26 @@ __all__ = ["RowPlan", "row_plan"]
 CODES = {Identity: 0, ReLU: 1, LeakyReLU: 2, Sigmoid: 3, Tanh: 4, Softmax: 5}
 
 _KERNEL = None  # the compiled function, False once known to be unavailable
+# Held while the kernel is imported or compiled. Threads arriving meanwhile wait for it (rather than take
+# the BLAS plan for good, so that copies of one network in several threads give the same bits), and so does
+# os.fork(): a child forked during numba's compilation would inherit its lock held by a thread it does not
+# have, and hang at its own first call.
+_LOADING = threading.RLock()
+os.register_at_fork(before=_LOADING.acquire, after_in_parent=_LOADING.release, after_in_child=_LOADING.release)
 
 
 def _kernel():
     global _KERNEL
-    if _KERNEL is None:
-        _KERNEL = False
-        if _updates.available():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # numba's own deprecation notices are not the user's business
-                from ._one_row_kernel import forward_row
-
-            _KERNEL = forward_row
+    if _KERNEL is None and _updates.available():
+        with _LOADING:
+            if _KERNEL is None:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # numba's deprecation notices are not the user's business
+                        from ._one_row_kernel import forward_row
+                except ImportError:  # numba installed but unusable (e.g. built for another NumPy)
+                    forward_row = False
+                _KERNEL = forward_row
     return _KERNEL or None
 
 
@@ -63,7 +73,8 @@ class RowPlan:
     def __call__(self, X: np.ndarray) -> np.ndarray | None:
         """The outputs ``(1, n_outputs)`` for ``X`` of one row (a fresh array); None when the row holds NaN
         or inf."""
-        if X.dtype != self.x.dtype or not X.flags.c_contiguous:
+        flags = X.flags  # only C-contiguous, aligned, writeable rows go in as they are: one compiled signature
+        if X.dtype != self.x.dtype or not (flags.c_contiguous and flags.aligned and flags.writeable):
             with np.errstate(over="ignore"):  # a value beyond float32 becomes inf and is refused
                 np.copyto(self.x, X, casting="unsafe")  # rounded once, as astype would
             X = self.x
@@ -96,4 +107,13 @@ def row_plan(layers: list, dtype: np.dtype) -> RowPlan | None:
             if array.dtype != dtype or not (array.flags.c_contiguous and array.flags.aligned):
                 return None
     kernel = _kernel()
-    return None if kernel is None else RowPlan(kernel, layers, dtype)
+    if kernel is None:
+        return None
+    plan = RowPlan(kernel, layers, dtype)
+    with _LOADING:  # compiled for this depth and dtype now (or loaded from numba's cache), not mid-fork
+        try:
+            plan(np.zeros((1, layers[0].fan_in), dtype=dtype))
+        except Exception as exc:  # e.g. a damaged file in numba's cache: the BLAS plan serves instead
+            warnings.warn(f"bprop's compiled one-row predict is unavailable ({exc!r}); using BLAS", RuntimeWarning, 2)
+            return None
+    return plan

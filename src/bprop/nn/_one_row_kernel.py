@@ -47,7 +47,7 @@ def relu(z):  # pragma: no cover (compiled)
 def leaky_relu(z, slope):  # pragma: no cover (compiled)
     for n in range(z.size):
         leak = z[n] * slope
-        if leak > z[n]:
+        if leak > z[n] or leak != leak:  # NaN wins, as in np.maximum (inf·0 with slope 0)
             z[n] = leak
 
 

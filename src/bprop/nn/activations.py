@@ -234,11 +234,11 @@ def bind_forward(activation: Activation, z: np.ndarray) -> Callable[[], object] 
     ``bound_forward`` (a subclass of ReLU computing something else inherits ReLU's ``np.maximum``): then
     a call of its own ``forward``, so the predict path never computes another function than ``forward``."""
     mro = type(activation).__mro__
-    binder = next(cls for cls in mro if "bound_forward" in cls.__dict__)
-    computer = next(cls for cls in mro if "forward" in cls.__dict__)
-    if computer in binder.__mro__:
+    binder = next((cls for cls in mro if "bound_forward" in cls.__dict__), None)
+    computer = next((cls for cls in mro if "forward" in cls.__dict__), None)
+    if binder is not None and computer in binder.__mro__:
         return activation.bound_forward(z)
-    return Activation.bound_forward(activation, z)
+    return partial(activation.forward, z, out=z)  # also an object with a forward of its own, duck-typed
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {
