@@ -111,6 +111,26 @@ def test_an_activation_onnx_cannot_express_is_named():
         to_onnx(net)
 
 
+class _ShiftedRelu(bprop.nn.activations.ReLU):  # named "relu", computing something else
+    def forward(self, z, out=None):
+        return super().forward(z - 1, out)
+
+
+class _Clipped(bprop.Dense):
+    def forward(self, x, *, training=False, activate=True):
+        return np.clip(super().forward(x, training=training, activate=activate), -1, 1)
+
+
+def test_subclasses_with_a_forward_of_their_own_are_refused_not_exported_as_their_parents():
+    net = bprop.mlp([3, 4, 2], seed=0)
+    net.layers[0].activation = _ShiftedRelu()
+    with pytest.raises(ValueError, match=r"layer 1 .* uses _ShiftedRelu, named 'relu' but computing a forward of"):
+        to_onnx(net)
+    clipped = bprop.Sequential([_Clipped(3, 4, "relu", rng=0), bprop.Dense(4, 2, "identity", rng=1)])
+    with pytest.raises(ValueError, match=r"layer 1 \(.*\) has no ONNX counterpart"):
+        to_onnx(clipped)
+
+
 def test_a_column_named_like_an_output(tmp_path):
     text = "label,y\n" + "".join(f"{v:.2f},{'a' if v > 0 else 'b'}\n" for v in np.linspace(-1, 1, 30))
     model, _ = train_model(tmp_path, "clash", text, "--layers", "3")

@@ -136,3 +136,29 @@ def test_predict_in_a_forked_child_after_the_parent_predicted():
         if child.is_alive():
             child.kill()
     np.testing.assert_array_equal(result, expected)
+
+
+def test_layers_the_lean_path_does_not_compute_go_through_forward():
+    """A custom layer (the Layer contract is public) or a Dense subclass with a forward of its own must
+    not be skipped or replaced by plain Dense arithmetic."""
+    from bprop.nn.layers import Layer
+
+    class Double(Layer):
+        def __init__(self):
+            self.dtype = np.dtype("float32")
+
+        def forward(self, x, *, training=False):
+            return x * 2
+
+        def backward(self, dL_dy, **kwargs):
+            return dL_dy * 2
+
+    class Clipped(bprop.Dense):
+        def forward(self, x, *, training=False, activate=True):
+            return np.clip(super().forward(x, training=training, activate=activate), -0.1, 0.1)
+
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    for middle in (Double(), Clipped(4, 4, "relu", rng=2)):
+        net = bprop.Sequential([bprop.Dense(3, 4, "tanh", rng=0), middle, bprop.Dense(4, 2, "identity", rng=1)])
+        for rows in (X[:1], X):
+            np.testing.assert_array_equal(net.predict(rows), net.forward(rows))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.activations import ACTIVATIONS
 from ..nn.dropout import Dropout
 from ..nn.layers import Dense
 from ..nn.network import Sequential
@@ -34,11 +35,17 @@ def check_exportable(net: Sequential) -> None:
     for i, layer in enumerate(net.layers, start=1):
         if isinstance(layer, Dropout):
             continue
-        if not isinstance(layer, Dense):
+        # A subclass with a forward of its own computes something the operators below do not.
+        if not isinstance(layer, Dense) or type(layer).forward is not Dense.forward:
             raise ValueError(
                 f"layer {i} ({layer!r}) has no ONNX counterpart: export knows Dense and Dropout layers only"
             )
         name = layer.activation.name
+        if name in ACTIVATION_OPS and type(layer.activation).forward is not ACTIVATIONS[name].forward:
+            raise ValueError(
+                f"layer {i} ({layer!r}) uses {type(layer.activation).__name__}, named {name!r} but computing "
+                f"a forward of its own, which has no ONNX counterpart: export knows bprop's own activations"
+            )
         if name not in ACTIVATION_OPS:
             raise ValueError(
                 f"layer {i} ({layer!r}) uses the activation {name!r}, which has no ONNX counterpart here; "

@@ -32,6 +32,7 @@ from ._blas import bind_affine, bind_sum_of_squares, one_thread, restore_threads
 from ._one_row import RowPlan, row_plan
 from .activations import bind_forward
 from .checks import check_matrix
+from .dropout import Dropout
 from .layers import Dense
 
 __all__ = ["Predictor", "CHUNK_ELEMENTS", "CHUNK_ROWS", "COPY_ROWS", "PARALLEL_ROWS"]
@@ -70,6 +71,9 @@ class Predictor:
 
     def __init__(self, layers: list, dtype: np.dtype) -> None:
         self.dense = [layer for layer in layers if isinstance(layer, Dense)]
+        # What the plans compute: Dense layers and Dropout (the identity at inference), as their classes
+        # define them. Any other layer, or a subclass with a forward of its own, leaves it to forward().
+        self.lean = all(type(layer).forward in (Dense.forward, Dropout.forward) for layer in layers)
         self.dtype = np.dtype(dtype)
         self.key = self.identity(layers)
         self.n_inputs = self.dense[0].fan_in

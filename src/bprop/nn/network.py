@@ -136,6 +136,8 @@ class Sequential:
         predictor = getattr(self, "_predictor", None)  # None in a network pickled before predictors existed
         if predictor is None or predictor.dtype != self.dtype or not predictor.valid_for(self.layers):
             predictor = self._predictor = Predictor(self.layers, self.dtype)
+        if not predictor.lean:  # a layer the lean path does not compute: a custom one, or its own forward
+            return self.forward(X)
         return predictor.predict(X)
 
     def forward_unchecked(self, X: np.ndarray, *, training: bool = False, logits: bool = False) -> np.ndarray:
