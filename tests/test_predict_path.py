@@ -162,3 +162,59 @@ def test_layers_the_lean_path_does_not_compute_go_through_forward():
         net = bprop.Sequential([bprop.Dense(3, 4, "tanh", rng=0), middle, bprop.Dense(4, 2, "identity", rng=1)])
         for rows in (X[:1], X):
             np.testing.assert_array_equal(net.predict(rows), net.forward(rows))
+
+
+@pytest.mark.parametrize("rows", [1, 7, 300])
+def test_threads_sharing_a_network_each_get_their_own_answers(rows):
+    """A threaded server shares one network: every thread's predictions are its own rows' outputs (to
+    rounding: OpenBLAS called from several threads at once may split a product differently). With one
+    predictor for all threads they were other rows' values, off by up to 15 on probabilities."""
+    import threading
+
+    net = bprop.mlp([300, 256, 40, 3], activation="relu", output_activation="softmax", seed=0)
+    rng = np.random.default_rng(1)
+    parts = [rng.normal(size=(rows, 300)).astype(np.float32) for _ in range(6)]
+    expected = [net.predict(part) for part in parts]
+    wrong = []
+
+    def serve(i):
+        for _ in range(30):
+            if not np.allclose(net.predict(parts[i]), expected[i], rtol=0, atol=1e-5):
+                wrong.append(i)
+
+    threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(parts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threads_sharing_an_estimator_each_get_their_own_answers(dtype):
+    """A float64 estimator predicts through its network's own layers: threads sharing it take turns
+    (before, they read each other's rows)."""
+    import threading
+    import warnings
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(600, 12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch: not converged
+        model = bprop.MLPRegressor(hidden_layer_sizes=(32,), max_iter=1, dtype=dtype, random_state=0)
+        model.fit(X, X[:, 0])
+    parts = [X[i * 100 : (i + 1) * 100] for i in range(6)]
+    expected = [model.predict(part) for part in parts]
+    wrong = []
+
+    def serve(i):
+        for _ in range(40):
+            if not np.array_equal(model.predict(parts[i]), expected[i]):
+                wrong.append(i)
+
+    threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(parts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

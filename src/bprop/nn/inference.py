@@ -17,13 +17,14 @@ cache-sized buffers instead of 100 MB per layer), the first layer bound to the c
 call only (the predictor never keeps the caller's array alive). With two BLAS threads allowed, the two
 halves of a batch go through at once (see :meth:`Predictor.predict`).
 
-Not thread-safe: two threads predicting with one network at once must each use their own copy.
+A predictor is not thread-safe; :class:`Predictors` gives each thread of a network its own.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -35,7 +36,7 @@ from .checks import check_matrix
 from .dropout import Dropout
 from .layers import Dense
 
-__all__ = ["Predictor", "CHUNK_ELEMENTS", "CHUNK_ROWS", "COPY_ROWS", "PARALLEL_ROWS"]
+__all__ = ["Predictor", "Predictors", "CHUNK_ELEMENTS", "CHUNK_ROWS", "COPY_ROWS", "PARALLEL_ROWS"]
 
 #: Intermediate values (rows × the widths of every layer) a chunk may hold: 4 M, 16 MB in float32.
 CHUNK_ELEMENTS = 1 << 22
@@ -249,3 +250,14 @@ class Predictor:
 
 def _no_predictor() -> None:
     return None
+
+
+class Predictors(threading.local):
+    """A network's predictor for each thread that predicts with it: each thread its own buffers, so
+    threads sharing one network (a threaded server) never read each other's intermediate values.
+    Copies and pickles start empty, as predictors do."""
+
+    predictor: Predictor | None = None
+
+    def __reduce__(self):
+        return Predictors, ()

@@ -6,15 +6,19 @@ No training logic lives here; :mod:`bprop.training` drives it.
 from __future__ import annotations
 
 import copy
+import threading
 
 import numpy as np
 
 from ._blas import few_threads, restore_threads
 from .checks import check_dtype, check_matrix, check_sample_weight, check_targets
 from .dropout import Dropout
-from .inference import Predictor
+from .inference import Predictor, Predictors
 from .layers import Dense, Layer, Momentum
 from .losses import Loss, get_loss
+
+# Guards giving a network unpickled from an older version its per-thread predictors.
+_NEW_PREDICTORS = threading.Lock()
 
 
 class Sequential:
@@ -53,7 +57,7 @@ class Sequential:
         self.n_inputs: int = sized[0].n_inputs
         self.n_outputs: int = sized[-1].n_outputs
         self._flat: tuple[np.ndarray, np.ndarray] | None = None
-        self._predictor: Predictor | None = None
+        self._predictors = Predictors()
 
     @property
     def fuses_descent(self) -> bool:
@@ -131,14 +135,26 @@ class Sequential:
     def predict(self, X) -> np.ndarray:
         """Outputs ``(n_samples, n_outputs)`` for inputs ``(n_samples, n_inputs)`` (a fresh array), by the lean
         inference path (:class:`~bprop.nn.inference.Predictor`): what ``forward(X)`` gives, without keeping
-        anything for a backward pass (bit for bit, except one row of a large network: one compiled call,
-        equal to rounding). Not thread-safe (nor is ``forward``): one network, one thread at a time."""
-        predictor = getattr(self, "_predictor", None)  # None in a network pickled before predictors existed
+        anything for a backward pass (bit for bit with one BLAS thread, except one row of a large network,
+        one compiled call; otherwise equal to rounding: BLAS's threads split products differently).
+        Threads may share a network for predicting (each has its own buffers), but not with training or
+        ``forward``, which reuse the layers' own."""
+        predictors = self.__dict__.get("_predictors")
+        if predictors is None:  # a network pickled before predictors were kept per thread
+            with _NEW_PREDICTORS:
+                predictors = self.__dict__.setdefault("_predictors", Predictors())
+        predictor = predictors.predictor
         if predictor is None or predictor.dtype != self.dtype or not predictor.valid_for(self.layers):
-            predictor = self._predictor = Predictor(self.layers, self.dtype)
+            predictor = predictors.predictor = Predictor(self.layers, self.dtype)
         if not predictor.lean:  # a layer the lean path does not compute: a custom one, or its own forward
             return self.forward(X)
         return predictor.predict(X)
+
+    @property
+    def _predictor(self) -> Predictor | None:
+        """The calling thread's predictor (None before its first :meth:`predict`)."""
+        predictors = self.__dict__.get("_predictors")
+        return None if predictors is None else predictors.predictor
 
     def forward_unchecked(self, X: np.ndarray, *, training: bool = False, logits: bool = False) -> np.ndarray:
         """Forward pass on already validated input; returns the last layer's internal buffer.
