@@ -541,3 +541,41 @@ def test_a_model_file_with_nan_weights_is_refused(tmp_path):
     path.write_bytes(st_save(tensors, metadata={"bprop": json.dumps(document)}))
     with pytest.raises(ValueError, match="NaN or infinite"):
         load(path)
+
+
+class _Clipped(bprop.Dense):
+    def forward(self, x, *, training=False, activate=True):
+        return np.clip(super().forward(x, training=training, activate=activate), -0.1, 0.1)
+
+
+class _Doubled(bprop.Dropout):
+    def forward(self, x, *, training=False):
+        return x * 2
+
+
+class _ShiftedTanh(bprop.nn.activations.Tanh):
+    def forward(self, z, out=None):
+        return super().forward(z + 1, out)
+
+
+def _with(middle=None, activation="tanh"):
+    layers = [bprop.Dense(3, 4, activation, rng=0)] + ([middle] if middle else []) + [bprop.Dense(4, 2, rng=1)]
+    return bprop.Sequential(layers)
+
+
+def test_layers_that_would_load_as_another_are_refused(tmp_path):
+    """A model file records type names: a subclass computing a forward of its own would load back as its
+    plain parent and predict something else, so save refuses it and writes nothing."""
+    given = bprop.Dense(4, 4, "relu", rng=2)
+    given.forward = lambda x, *, training=False, activate=True: x
+    cases = [
+        (_with(_Clipped(4, 4, "relu", rng=2)), r"layer 1 .* is a _Clipped computing a forward of its own"),
+        (_with(_Doubled(0.1, rng=0)), r"layer 1 .* is a _Doubled computing a forward of its own"),
+        (_with(given), r"layer 1 .* is a Dense computing a forward of its own"),
+        (_with(activation=_ShiftedTanh()), r"layer 0 .* uses _ShiftedTanh, which a model file would load as"),
+    ]
+    for net, message in cases:
+        with pytest.raises(ValueError, match=message):
+            bprop.save(net, tmp_path / "m.safetensors")
+        assert not (tmp_path / "m.safetensors").exists()
+    bprop.save(_with(bprop.Dropout(0.1, rng=0)), tmp_path / "m.safetensors")  # bprop's own: saved

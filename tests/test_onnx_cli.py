@@ -116,6 +116,14 @@ class _ShiftedRelu(bprop.nn.activations.ReLU):  # named "relu", computing someth
         return super().forward(z - 1, out)
 
 
+class _Scaled(bprop.Dropout):  # not the identity at inference
+    def __init__(self):
+        super().__init__(0.1, rng=0)
+
+    def forward(self, x, *, training=False):
+        return x * 2
+
+
 class _Clipped(bprop.Dense):
     def forward(self, x, *, training=False, activate=True):
         return np.clip(super().forward(x, training=training, activate=activate), -1, 1)
@@ -129,6 +137,9 @@ def test_subclasses_with_a_forward_of_their_own_are_refused_not_exported_as_thei
     clipped = bprop.Sequential([_Clipped(3, 4, "relu", rng=0), bprop.Dense(4, 2, "identity", rng=1)])
     with pytest.raises(ValueError, match=r"layer 1 \(.*\) has no ONNX counterpart"):
         to_onnx(clipped)
+    scaled = bprop.Sequential([bprop.Dense(3, 4, "relu", rng=0), _Scaled(), bprop.Dense(4, 2, "identity", rng=1)])
+    with pytest.raises(ValueError, match=r"layer 2 \(.*\) has no ONNX counterpart"):
+        to_onnx(scaled)
 
 
 def test_a_column_named_like_an_output(tmp_path):

@@ -157,8 +157,11 @@ def test_layers_the_lean_path_does_not_compute_go_through_forward():
         def forward(self, x, *, training=False, activate=True):
             return np.clip(super().forward(x, training=training, activate=activate), -0.1, 0.1)
 
+    given = bprop.Dense(4, 4, "relu", rng=3)
+    given.forward = lambda x, *, training=False, activate=True: np.zeros((len(x), 4), dtype=np.float32)
+
     X = np.random.default_rng(0).normal(size=(5, 3))
-    for middle in (Double(), Clipped(4, 4, "relu", rng=2)):
+    for middle in (Double(), Clipped(4, 4, "relu", rng=2), given):
         net = bprop.Sequential([bprop.Dense(3, 4, "tanh", rng=0), middle, bprop.Dense(4, 2, "identity", rng=1)])
         for rows in (X[:1], X):
             np.testing.assert_array_equal(net.predict(rows), net.forward(rows))
@@ -218,3 +221,21 @@ def test_threads_sharing_an_estimator_each_get_their_own_answers(dtype):
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_a_network_of_custom_layers_only_predicts_through_forward():
+    from bprop.nn.layers import Layer
+
+    class Linear(Layer):  # a custom layer with a width: Sequential takes it in place of Dense
+        n_inputs, n_outputs = 3, 2
+        activation = bprop.get_activation("identity")
+
+        def __init__(self):
+            self.dtype = np.dtype("float32")
+
+        def forward(self, x, *, training=False, activate=True):
+            return x[:, :2] * 3
+
+    net = bprop.Sequential([Linear()])
+    X = np.ones((4, 3))
+    np.testing.assert_array_equal(net.predict(X), net.forward(X))

@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_write_bytes
-from .nn.activations import get_activation
-from .nn.layers import Layer
-from .nn.network import Sequential, layer_from_config
+from .nn.activations import computes_as_named, get_activation
+from .nn.layers import Layer, plain
+from .nn.network import LAYER_TYPES, Sequential, layer_from_config
 from .version import __version__
 
 __all__ = ["Model", "save", "to_bytes", "load", "read_metadata", "FORMAT_VERSION", "UnverifiedMetadataWarning"]
@@ -143,7 +143,26 @@ def _json_section(name: str, value) -> None:
         ) from None
 
 
+def _check_recordable(net: Sequential) -> None:
+    """Refuse a layer or activation that would load back as another: the file records type names, and a
+    subclass with a forward of its own (or an object given one) would come back as its plain parent."""
+    for i, layer in enumerate(net.layers):
+        if not plain(layer, *LAYER_TYPES.values()):
+            raise ValueError(
+                f"layer {i} ({layer!r}) is a {type(layer).__name__} computing a forward of its own; a model "
+                f"file records bprop's {' and '.join(LAYER_TYPES)} layers only, and would load it as a plain "
+                "one: keep such a network in Python (pickle) or rebuild it with bprop's layers"
+            )
+        activation = layer.activation
+        if activation is not None and not computes_as_named(activation):
+            raise ValueError(
+                f"layer {i} ({layer!r}) uses {type(activation).__name__}, which a model file would load as "
+                f"bprop's {activation.name!r}: it records bprop's own activations only"
+            )
+
+
 def _weight_tensors(net: Sequential) -> dict[str, np.ndarray]:
+    _check_recordable(net)
     tensors = {}
     for i, layer in enumerate(net.layers):
         for name, array in zip(layer.param_names, layer.parameters()):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.activations import ACTIVATIONS
+from ..nn.activations import computes_as_named
 from ..nn.dropout import Dropout
-from ..nn.layers import Dense
+from ..nn.layers import Dense, plain
 from ..nn.network import Sequential
 from .graph import Builder
 
@@ -33,15 +33,15 @@ def check_exportable(net: Sequential) -> None:
     if not isinstance(net, Sequential):
         raise ValueError(f"ONNX export takes a bprop model or Sequential, got {type(net).__name__}")
     for i, layer in enumerate(net.layers, start=1):
-        if isinstance(layer, Dropout):
+        if plain(layer, Dropout):
             continue
         # A subclass with a forward of its own computes something the operators below do not.
-        if not isinstance(layer, Dense) or type(layer).forward is not Dense.forward:
+        if not plain(layer, Dense):
             raise ValueError(
                 f"layer {i} ({layer!r}) has no ONNX counterpart: export knows Dense and Dropout layers only"
             )
         name = layer.activation.name
-        if name in ACTIVATION_OPS and type(layer.activation).forward is not ACTIVATIONS[name].forward:
+        if name in ACTIVATION_OPS and not computes_as_named(layer.activation):
             raise ValueError(
                 f"layer {i} ({layer!r}) uses {type(layer.activation).__name__}, named {name!r} but computing "
                 f"a forward of its own, which has no ONNX counterpart: export knows bprop's own activations"

@@ -21,6 +21,7 @@ __all__ = [
     "Softmax",
     "get_activation",
     "bind_forward",
+    "computes_as_named",
     "ACTIVATIONS",
 ]
 
@@ -227,6 +228,15 @@ class Softmax(Activation):
         dL_dz = np.subtract(dL_dout, dot, out=dL_dz)
         dL_dz *= out
         return dL_dz
+
+
+def computes_as_named(activation) -> bool:
+    """Whether ``activation`` computes what its ``name`` says (what a model file records and ONNX export
+    translates): the class registered under that name, or a subclass that leaves ``forward`` alone."""
+    cls = ACTIVATIONS.get(getattr(activation, "name", None))
+    if cls is None or "forward" in getattr(activation, "__dict__", {}):
+        return False
+    return isinstance(activation, cls) and type(activation).forward is cls.forward
 
 
 def bind_forward(activation: Activation, z: np.ndarray) -> Callable[[], object] | None:

@@ -34,7 +34,7 @@ from ._one_row import RowPlan, row_plan
 from .activations import bind_forward
 from .checks import check_matrix
 from .dropout import Dropout
-from .layers import Dense
+from .layers import Dense, plain
 
 __all__ = ["Predictor", "Predictors", "CHUNK_ELEMENTS", "CHUNK_ROWS", "COPY_ROWS", "PARALLEL_ROWS"]
 
@@ -73,11 +73,11 @@ class Predictor:
     def __init__(self, layers: list, dtype: np.dtype) -> None:
         self.dense = [layer for layer in layers if isinstance(layer, Dense)]
         # What the plans compute: Dense layers and Dropout (the identity at inference), as their classes
-        # define them. Any other layer, or a subclass with a forward of its own, leaves it to forward().
-        self.lean = all(type(layer).forward in (Dense.forward, Dropout.forward) for layer in layers)
+        # define them. Any other layer, or a forward of its own, leaves predicting to forward().
+        self.lean = bool(self.dense) and all(plain(layer, Dense, Dropout) for layer in layers)
         self.dtype = np.dtype(dtype)
         self.key = self.identity(layers)
-        self.n_inputs = self.dense[0].fan_in
+        self.n_inputs = self.dense[0].fan_in if self.dense else 1
         widths = sum(layer.fan_out for layer in self.dense) + self.n_inputs
         self.chunk = max(COPY_ROWS, min(CHUNK_ROWS, CHUNK_ELEMENTS // widths))
         self._rows = 0

@@ -112,6 +112,15 @@ class Layer:
         raise NotImplementedError
 
 
+def plain(layer: Layer, *classes: type[Layer]) -> bool:
+    """Whether ``layer`` is one of ``classes`` and computes as that class does: neither a subclass nor the
+    object itself brings a ``forward`` of its own. What rebuilds a layer from its type name (a model
+    file), re-expresses it (ONNX export) or computes it another way (the lean predict path) needs this."""
+    if "forward" in getattr(layer, "__dict__", {}):
+        return False
+    return any(isinstance(layer, cls) and type(layer).forward is cls.forward for cls in classes)
+
+
 def _buffer(current: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """Reuse ``current`` when it has the right shape, so steps of one batch size allocate nothing."""
     if current is None or current.shape != shape:
