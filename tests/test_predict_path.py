@@ -239,3 +239,37 @@ def test_a_network_of_custom_layers_only_predicts_through_forward():
     net = bprop.Sequential([Linear()])
     X = np.ones((4, 3))
     np.testing.assert_array_equal(net.predict(X), net.forward(X))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_estimator_predicting_while_another_thread_trains_it_gives_its_own_rows(dtype):
+    """Predictions go through a twin of the network per thread: with a learning rate too small to move
+    the weights, they stay what they were (before, a float64 model read the training batch's values)."""
+    import threading
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 20))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    rows = rng.normal(size=(50, 20))  # as many as a training batch
+    model = bprop.MLPClassifier(
+        hidden_layer_sizes=(32,), batch_size=50, learning_rate_init=1e-9, dtype=dtype, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.partial_fit(X, y, classes=[0, 1, 2])
+        before = model.predict_proba(rows)
+        stop = threading.Event()
+
+        def train():
+            while not stop.is_set():
+                model.partial_fit(X, y)
+
+        trainer = threading.Thread(target=train)
+        trainer.start()
+        try:
+            worst = max(float(np.abs(model.predict_proba(rows) - before).max()) for _ in range(100))
+        finally:
+            stop.set()
+            trainer.join()
+    assert worst < 1e-4

@@ -8,9 +8,7 @@ translates scikit-learn's parameters into theirs.
 from __future__ import annotations
 
 import copy
-import threading
 import warnings
-import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,6 +28,7 @@ from ..training.callbacks import Callback
 from ..training.fit import fit
 from ..training.sources import ArraySource
 from ..training.splits import holdout_indices
+from .predicting import float64_twin
 from .solvers import EstimatorRate, SklearnStopping, run_lbfgs
 
 STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -37,19 +36,6 @@ STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rmsprop")
 HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh"}
 HIDDEN_ACTIVATIONS |= {"relu": "relu", "leaky_relu": "leaky_relu"}
 SKLEARN_ACTIVATION_NAMES = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
-
-
-_FORWARD_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_FORWARD_LOCKS_GUARD = threading.Lock()
-
-
-def _forward_lock(net) -> threading.Lock:
-    """The lock under which a network's own layers compute a prediction (one per network, made once)."""
-    with _FORWARD_LOCKS_GUARD:
-        lock = _FORWARD_LOCKS.get(net)
-        if lock is None:
-            lock = _FORWARD_LOCKS[net] = threading.Lock()
-        return lock
 
 
 class BaseMLP(BaseEstimator):
@@ -401,14 +387,8 @@ class BaseMLP(BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        if self.net_.dtype != np.float64:
-            net = self.net_.astype(np.float64)  # this call's own copy: nothing shared with other threads
-            return net.forward_unchecked(net.check_X(X), logits=logits).copy()
-        net = self.net_
-        # forward keeps its values in the layers' buffers: threads predicting with one float64 estimator
-        # at once would read each other's rows, so they take turns.
-        with _forward_lock(net):
-            return net.forward_unchecked(net.check_X(X), logits=logits).copy()
+        net = float64_twin(self.net_)  # this thread's own: nothing shared with other threads or training
+        return net.forward_unchecked(net.check_X(X), logits=logits).copy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
