@@ -345,3 +345,14 @@ def test_info_names_the_columns_left_out_at_training(tmp_path, capsys):
     code, out, err = run(capsys, "info", str(model))
     assert code == 0, err
     assert "left out at training (too many distinct values): id" in out
+
+
+def test_proba_columns_that_would_overwrite_the_target_are_refused(tmp_path, capsys):
+    text = mixed_table(40).replace(",kind\n", ",proba_dog\n", 1)  # the target named like a --proba column
+    model, data = train_model(tmp_path, "named", text)
+    code, out, err = run(capsys, "predict", model, data, "--proba", "--no-stream")
+    assert code == 2 and out == ""
+    last = err.splitlines()[-1]  # after the notice about imputed cells
+    assert last.startswith("error: --proba would name its columns ['proba_cat', 'proba_dog'], which clash")
+    code, out, _ = run(capsys, "predict", model, data, "--no-stream")  # the labels alone are fine
+    assert code == 0 and set(pd.read_csv(io.StringIO(out))["proba_dog"]) <= {"cat", "dog"}

@@ -160,11 +160,17 @@ def _predictions(net, target, X: np.ndarray, proba: bool):
     """The predictions of ``X`` as a table: the label or value, and with ``proba`` one column per class."""
     import pandas as pd
 
-    outputs = net.predict(X)  # the lean inference path: same numbers as forward
+    outputs = net.predict(X)  # the lean inference path: forward's numbers
     frame = pd.DataFrame({target.name_: target.inverse_transform(outputs)})
     if proba:
-        for j, label in enumerate(target.classes_):
-            frame[f"proba_{label}"] = outputs[:, j].astype(np.float64)
+        names = [f"proba_{label}" for label in target.classes_]
+        if target.name_ in names or len(set(names)) < len(names):  # one column would overwrite another
+            raise CliError(
+                f"--proba would name its columns {names}, which clash with each other or with the target "
+                f"column {target.name_!r}; predict without --proba"
+            )
+        for j, name in enumerate(names):
+            frame[name] = outputs[:, j].astype(np.float64)
     return frame
 
 
