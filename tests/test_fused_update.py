@@ -79,12 +79,17 @@ def test_sgd_step_matches_the_reference_update(dtype, blas_mode, rng):
     assert_close(net.parameters(), expected, dtype)
 
 
-def test_fused_step_with_sample_weights_and_frozen_parameters(blas_mode, rng):
+def frozen_case(rng):
+    """A float64 case of 6 rows with W1 and b3 frozen, and sample weights for its rows."""
     net, X, Y, loss = make(CASES[0], 6, np.float64, seed=5)
     net.layers[0].freeze("W")
     net.layers[2].freeze("b")
+    return net, X, Y, loss, rng.uniform(0.1, 2.0, size=6)
+
+
+def test_fused_step_with_sample_weights_and_frozen_parameters(blas_mode, rng):
+    net, X, Y, loss, w = frozen_case(rng)
     frozen = net.layers[0].W.copy(), net.layers[2].b.copy()
-    w = rng.uniform(0.1, 2.0, size=6)
     _, expected = reference_step(net, X, Y, loss, 0.2, w)
     net.train_step(X, Y, loss, bprop.SGD(0.2), w)
     assert_close(net.parameters(), expected, np.float64)
@@ -142,11 +147,8 @@ def test_fused_momentum_matches_the_reference_update_step_by_step(case, batch, d
 
 
 def test_fused_momentum_with_sample_weights_and_frozen_parameters(blas_mode, rng):
-    net, X, Y, loss = make(CASES[0], 6, np.float64, seed=5)
-    net.layers[0].freeze("W")
-    net.layers[2].freeze("b")
+    net, X, Y, loss, w = frozen_case(rng)
     frozen = net.layers[0].W.copy(), net.layers[2].b.copy()
-    w = rng.uniform(0.1, 2.0, size=6)
     sgd = bprop.SGD(0.2, momentum=0.5)
     for _ in range(2):
         expected, _ = momentum_reference(net, sgd, X, Y, loss, w)

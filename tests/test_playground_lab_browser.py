@@ -190,12 +190,20 @@ def test_python_code_and_command(lab):
     assert json.loads(json.dumps(setup_in_address(lab)))["loss"] == "cross_entropy"
 
 
-def test_a_regression_set_shows_the_fitted_surface(browser, address):  # noqa: F811
-    tab = browser.new_page(viewport={"width": 1400, "height": 1100})
+def open_lab(chromium, url: str, query: str):
+    """A wide tab on the lab at ``url`` with ``query``, its network drawn; and the list its page errors go to."""
+    tab = chromium.new_page(viewport={"width": 1400, "height": 1100})
     problems = []
     tab.on("pageerror", lambda error: problems.append(str(error)))
-    tab.goto(f"{address}#mode=lab&data=plane&noise=10&layers=3&activations=tanh&loss=mse&learning_rate=0.1")
+    tab.goto(f"{url}#mode=lab&{query}")
     tab.wait_for_selector("#lab-network .lab-unit[data-layer='2'][data-map]")
+    return tab, problems
+
+
+def test_a_regression_set_shows_the_fitted_surface(browser, address):  # noqa: F811
+    tab, problems = open_lab(
+        browser, address, "data=plane&noise=10&layers=3&activations=tanh&loss=mse&learning_rate=0.1"
+    )
     tab.click("#step-epoch")
     expect(tab.locator("#status")).to_have_text(re.compile(r"epochs: 1 "))
     assert tab.locator("#lab-output-box").is_visible()
@@ -214,11 +222,7 @@ def test_a_regression_set_shows_the_fitted_surface(browser, address):  # noqa: F
 
 
 def test_a_clicked_neuron_and_weight_under_dropout_show_the_masks(browser, address, shots):  # noqa: F811
-    tab = browser.new_page(viewport={"width": 1400, "height": 1100})
-    problems = []
-    tab.on("pageerror", lambda error: problems.append(str(error)))
-    tab.goto(f"{address}#mode=lab&data=circle&layers=3&activations=tanh&dropout=0.3&seed=2")
-    tab.wait_for_selector("#lab-network .lab-unit[data-layer='2'][data-map]")
+    tab, problems = open_lab(browser, address, "data=circle&layers=3&activations=tanh&dropout=0.3&seed=2")
     tab.click("#lab-network .lab-unit[data-layer='1'][data-unit='2']")
     expect(tab.locator("#inspect .pass-note")).to_have_text(re.compile("evaluation mode"))
     assert tab.locator("#unit-samples td[data-field='mask']").count() == 0  # no mask before an update

@@ -167,37 +167,42 @@ def test_layers_the_lean_path_does_not_compute_go_through_forward():
             np.testing.assert_array_equal(net.predict(rows), net.forward(rows))
 
 
-@pytest.mark.parametrize("rows", [1, 7, 300])
-def test_threads_sharing_a_network_each_get_their_own_answers(rows):
-    """A threaded server shares one network: every thread's predictions are its own rows' outputs (to
-    rounding: OpenBLAS called from several threads at once may split a product differently). With one
-    predictor for all threads they were other rows' values, off by up to 15 on probabilities."""
+def answers_in_threads(predict, parts, rounds):
+    """``(i, predict(parts[i]))`` for every answer of one thread per part, each asking ``rounds`` times at
+    once with the others."""
     import threading
 
-    net = bprop.mlp([300, 256, 40, 3], activation="relu", output_activation="softmax", seed=0)
-    rng = np.random.default_rng(1)
-    parts = [rng.normal(size=(rows, 300)).astype(np.float32) for _ in range(6)]
-    expected = [net.predict(part) for part in parts]
-    wrong = []
+    got = []
 
     def serve(i):
-        for _ in range(30):
-            if not np.allclose(net.predict(parts[i]), expected[i], rtol=0, atol=1e-5):
-                wrong.append(i)
+        got.extend((i, predict(parts[i])) for _ in range(rounds))
 
     threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(parts))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert wrong == []
+    assert len(got) == rounds * len(parts)
+    return got
+
+
+@pytest.mark.parametrize("rows", [1, 7, 300])
+def test_threads_sharing_a_network_each_get_their_own_answers(rows):
+    """A threaded server shares one network: every thread's predictions are its own rows' outputs (to
+    rounding: OpenBLAS called from several threads at once may split a product differently). With one
+    predictor for all threads they were other rows' values, off by up to 15 on probabilities."""
+    net = bprop.mlp([300, 256, 40, 3], activation="relu", output_activation="softmax", seed=0)
+    rng = np.random.default_rng(1)
+    parts = [rng.normal(size=(rows, 300)).astype(np.float32) for _ in range(6)]
+    expected = [net.predict(part) for part in parts]
+    got = answers_in_threads(net.predict, parts, 30)
+    assert all(np.allclose(answer, expected[i], rtol=0, atol=1e-5) for i, answer in got)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_threads_sharing_an_estimator_each_get_their_own_answers(dtype):
-    """A float64 estimator predicts through its network's own layers: threads sharing it take turns
-    (before, they read each other's rows)."""
-    import threading
+    """Each thread predicts through its own float64 twin of the network (before, a float64 estimator
+    predicted through the network's own layers, and threads read each other's rows)."""
     import warnings
 
     rng = np.random.default_rng(2)
@@ -208,19 +213,8 @@ def test_threads_sharing_an_estimator_each_get_their_own_answers(dtype):
         model.fit(X, X[:, 0])
     parts = [X[i * 100 : (i + 1) * 100] for i in range(6)]
     expected = [model.predict(part) for part in parts]
-    wrong = []
-
-    def serve(i):
-        for _ in range(40):
-            if not np.array_equal(model.predict(parts[i]), expected[i]):
-                wrong.append(i)
-
-    threads = [threading.Thread(target=serve, args=(i,)) for i in range(len(parts))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert wrong == []
+    got = answers_in_threads(model.predict, parts, 40)
+    assert all(np.array_equal(answer, expected[i]) for i, answer in got)
 
 
 def test_a_network_of_custom_layers_only_predicts_through_forward():
